@@ -1,0 +1,167 @@
+//! `fleet`: the one binary of the platform. Each service is a library; this binary serves any
+//! set of them (`--target org-auth` in a pod, `--target all` locally), applies their migrations,
+//! and lists them.
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use kit::{FleetConfig, ServiceDef, runtime};
+
+mod targets;
+
+#[derive(Parser)]
+#[command(name = "fleet", version, about = "The workflow platform's services in one binary", after_help = targets_help())]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve services: `--target org-auth`, `--target org-auth,human-agent` or `--target all`.
+    Serve {
+        #[arg(long, env = "FLEET_TARGET", value_delimiter = ',', required = true)]
+        target: Vec<String>,
+    },
+    /// Apply the services' database migrations (as the owning role) and grant the app role.
+    Migrate {
+        #[arg(long, env = "FLEET_TARGET", value_delimiter = ',', required = true)]
+        target: Vec<String>,
+    },
+    /// List the services with their ports, databases, topics and build status.
+    Targets {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn targets_help() -> String {
+    let mut s = String::from("Targets (ARCHITECTURE §3):\n");
+    for d in targets::ALL {
+        s.push_str(&format!(
+            "  {:<22} http {} grpc {}  db {:<13} {}\n",
+            d.name,
+            d.http_port,
+            d.grpc_port,
+            d.database,
+            d.status.as_str()
+        ));
+    }
+    s.push_str("  all                    every service above, in one process\n");
+    s
+}
+
+/// Resolves target names; `all` expands to every service. Unknown names are an error that lists
+/// the valid ones.
+fn resolve(names: &[String]) -> anyhow::Result<Vec<&'static ServiceDef>> {
+    let mut out: Vec<&'static ServiceDef> = Vec::new();
+    for n in names {
+        let n = n.trim();
+        if n == "all" {
+            return Ok(targets::ALL.to_vec());
+        }
+        match targets::ALL.iter().find(|d| d.name == n) {
+            Some(d) if !out.iter().any(|o| o.name == d.name) => out.push(d),
+            Some(_) => {}
+            None => bail!(
+                "unknown target {n:?}; valid targets: all, {}",
+                targets::ALL.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+    if out.is_empty() {
+        bail!("no target given");
+    }
+    Ok(out)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Targets { json } => {
+            if json {
+                let list: Vec<_> = targets::ALL
+                    .iter()
+                    .map(|d| {
+                        serde_json::json!({
+                            "name": d.name, "number": d.number, "summary": d.summary,
+                            "status": d.status.as_str(), "http_port": d.http_port,
+                            "grpc_port": d.grpc_port, "database": d.database,
+                            "publishes": d.publishes, "consumes": d.consumes,
+                            "public_prefixes": d.public_prefixes,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                print!("{}", targets_help());
+            }
+            Ok(())
+        }
+        Command::Migrate { target } => {
+            let defs = resolve(&target)?;
+            let cfg = FleetConfig::from_env()?;
+            kit::telemetry::init(&cfg)?;
+            runtime::migrate(&cfg, &defs).await
+        }
+        Command::Serve { target } => {
+            let started = Instant::now();
+            let defs = resolve(&target)?;
+            let cfg = FleetConfig::from_env()?;
+            kit::telemetry::init(&cfg)?;
+            if cfg.is_dev() {
+                tracing::warn!("FLEET_ENV=development: local defaults in use; never run a deployment like this");
+            }
+            let issues_tokens = defs.iter().any(|d| d.name == "org-auth");
+            let shared = runtime::Shared::from_config(cfg, issues_tokens)?;
+            let fleet = runtime::serve(&shared, &defs).await.context("starting services")?;
+            for s in &fleet.services {
+                println!("{:<22} http://{}  grpc://{}", s.name, s.http, s.grpc);
+            }
+            let token = fleet.shutdown_token();
+            let ready = {
+                let waiting = fleet.wait_ready(std::time::Duration::from_secs(60));
+                tokio::select! {
+                    r = waiting => r,
+                    _ = shutdown_signal() => { token.cancel(); false }
+                }
+            };
+            if ready {
+                tracing::info!(
+                    services = fleet.services.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "all services ready"
+                );
+                println!("all {} services ready in {} ms", fleet.services.len(), started.elapsed().as_millis());
+            } else if !token.is_cancelled() {
+                tracing::warn!("not every service is ready yet; they keep retrying their dependencies");
+            }
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                token.cancel();
+            });
+            fleet.wait().await;
+            kit::telemetry::shutdown();
+            Ok(())
+        }
+    }
+}

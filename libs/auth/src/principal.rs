@@ -1,0 +1,161 @@
+use std::collections::BTreeMap;
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use problem::Problem;
+use uuid::Uuid;
+
+use crate::{Claims, UserType, Verifier};
+
+/// An agent's permissions: service → actions, e.g. `{"assisted_signup": ["create", "read"]}`.
+pub type Permissions = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentInfo {
+    pub agent_id: Uuid,
+    pub primary_role: Option<String>,
+    pub all_roles: Vec<String>,
+    pub permissions: Permissions,
+}
+
+/// Who a request acts as: a client user of one organisation, or a platform human agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub user_type: UserType,
+    pub organization_id: Option<Uuid>,
+    pub role: String,
+    pub email: Option<String>,
+    pub agent: Option<AgentInfo>,
+    pub scope: Option<String>,
+}
+
+pub const AGENT_ID_HEADER: &str = "x-agent-id";
+pub const AGENT_PERMISSIONS_HEADER: &str = "x-agent-permissions";
+
+impl Principal {
+    /// Builds the principal from verified claims and the request's headers. `X-Agent-ID` and
+    /// `X-Agent-Permissions` (injected by Kong) are trusted only when they name the token's own
+    /// agent; otherwise the token's permissions stand.
+    pub fn from_claims(claims: Claims, headers: &axum::http::HeaderMap) -> Self {
+        let agent = match (claims.user_type, claims.agent_id) {
+            (UserType::Agent, Some(agent_id)) => {
+                let header_agent = headers
+                    .get(AGENT_ID_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<Uuid>().ok());
+                let from_gateway = (header_agent == Some(agent_id))
+                    .then(|| headers.get(AGENT_PERMISSIONS_HEADER))
+                    .flatten()
+                    .and_then(|v| serde_json::from_slice::<Permissions>(v.as_bytes()).ok());
+                Some(AgentInfo {
+                    agent_id,
+                    primary_role: claims.primary_role,
+                    all_roles: claims.all_roles,
+                    permissions: from_gateway.unwrap_or(claims.permissions),
+                })
+            }
+            _ => None,
+        };
+        Principal {
+            user_id: claims.user_id,
+            user_type: claims.user_type,
+            organization_id: claims.organization_id,
+            role: claims.role,
+            email: claims.email,
+            agent,
+            scope: claims.scope,
+        }
+    }
+
+    pub fn is_agent(&self) -> bool {
+        self.agent.is_some()
+    }
+
+    /// Platform admins are agents whose role (or one of whose roles) is `platform_admin`.
+    pub fn is_platform_admin(&self) -> bool {
+        self.agent.as_ref().is_some_and(|a| {
+            self.role == "platform_admin" || a.all_roles.iter().any(|r| r == "platform_admin")
+        })
+    }
+
+    /// Whether an agent holds `service.action`. Platform admins hold everything.
+    pub fn has_permission(&self, service: &str, action: &str) -> bool {
+        if self.is_platform_admin() {
+            return true;
+        }
+        self.agent.as_ref().is_some_and(|a| {
+            a.permissions
+                .get(service)
+                .is_some_and(|acts| acts.iter().any(|x| x == action))
+        })
+    }
+
+    /// 403 unless [`has_permission`](Self::has_permission).
+    pub fn require_permission(&self, service: &str, action: &str) -> Result<(), Problem> {
+        if self.has_permission(service, action) {
+            Ok(())
+        } else {
+            Err(Problem::forbidden(format!(
+                "missing permission {service}.{action}"
+            )))
+        }
+    }
+
+    /// The organisation of a client user; agents have none unless acting in one.
+    pub fn require_org(&self) -> Result<Uuid, Problem> {
+        self.organization_id
+            .ok_or_else(|| Problem::forbidden("this endpoint needs an organisation context"))
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<&str, Problem> {
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| Problem::unauthorized("missing bearer token"))?
+        .to_str()
+        .map_err(|_| Problem::unauthorized("malformed authorization header"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| Problem::unauthorized("malformed authorization header"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(Problem::unauthorized("expected a bearer token"));
+    }
+    Ok(token.trim())
+}
+
+fn verifier(parts: &Parts) -> Result<Verifier, Problem> {
+    parts
+        .extensions
+        .get::<Verifier>()
+        .cloned()
+        .ok_or_else(|| Problem::internal("no token verifier installed on this router"))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        let claims = verifier(parts)?.verify(token).await?;
+        Ok(Principal::from_claims(claims, &parts.headers))
+    }
+}
+
+/// A principal when a valid bearer token is present; `None` when no token was sent. A token
+/// that is present but invalid is still refused.
+#[derive(Debug, Clone)]
+pub struct OptionalPrincipal(pub Option<Principal>);
+
+impl<S: Send + Sync> FromRequestParts<S> for OptionalPrincipal {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
+            return Ok(OptionalPrincipal(None));
+        }
+        Principal::from_request_parts(parts, s)
+            .await
+            .map(|p| OptionalPrincipal(Some(p)))
+    }
+}

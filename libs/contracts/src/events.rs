@@ -1,0 +1,134 @@
+//! The event envelope of ARCHITECTURE §6 and the mapping of each payload message to its
+//! `event_type` and topic.
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+pub use crate::workflow::events::v1 as v1;
+
+/// `{event_id, event_type, source, occurred_at, organization_id, subject_id, trace_parent, data}`
+/// — JSON on Kafka; the message key is `organization_id` so one tenant's events keep their order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub event_id: String,
+    pub event_type: String,
+    pub source: String,
+    /// RFC 3339.
+    pub occurred_at: String,
+    pub organization_id: String,
+    #[serde(default)]
+    pub subject_id: String,
+    #[serde(default)]
+    pub trace_parent: String,
+    /// One of the messages of `proto/workflow/events/v1`, as JSON.
+    pub data: serde_json::Value,
+}
+
+impl Envelope {
+    /// Decodes `data` as the payload type `E`, checking that the envelope carries that type.
+    pub fn decode<E: Event>(&self) -> Result<E, DecodeError> {
+        if self.event_type != E::EVENT_TYPE {
+            return Err(DecodeError::WrongType {
+                expected: E::EVENT_TYPE,
+                found: self.event_type.clone(),
+            });
+        }
+        serde_json::from_value(self.data.clone()).map_err(DecodeError::Payload)
+    }
+}
+
+#[derive(Debug)]
+pub enum DecodeError {
+    WrongType { expected: &'static str, found: String },
+    Payload(serde_json::Error),
+}
+
+
+impl std::error::Error for DecodeError {}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::WrongType { expected, found } => {
+                write!(f, "expected event_type {expected}, found {found}")
+            }
+            DecodeError::Payload(e) => write!(f, "event payload does not match its type: {e}"),
+        }
+    }
+}
+
+/// An event payload: a generated message with its `event_type` name and the topic it goes to.
+pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
+    const EVENT_TYPE: &'static str;
+    const TOPIC: &'static str;
+}
+
+macro_rules! events {
+    ($($ty:ident => $name:literal on $topic:literal),* $(,)?) => {
+        $(impl Event for v1::$ty {
+            const EVENT_TYPE: &'static str = $name;
+            const TOPIC: &'static str = $topic;
+        })*
+        /// Every known `(event_type, topic)` pair.
+        pub const ALL: &[(&str, &str)] = &[$(($name, $topic)),*];
+    };
+}
+
+events! {
+    UserSignedUp => "user_signed_up" on "auth_events",
+    UserLoggedIn => "user_logged_in" on "auth_events",
+    AssistedAccountCreated => "assisted_account_created" on "auth_events",
+    AssistedAccountClaimed => "assisted_account_claimed" on "auth_events",
+    ClaimLinkResent => "claim_link_resent" on "auth_events",
+    AssistedAccountAccessGranted => "assisted_account_access_granted" on "auth_events",
+    AssistedAccountExpired => "assisted_account_expired" on "auth_events",
+    OrganizationCreated => "organization_created" on "org_events",
+    MemberInvited => "member_invited" on "org_events",
+    MemberJoined => "member_joined" on "org_events",
+    MemberRoleUpdated => "member_role_updated" on "org_events",
+    MemberRemoved => "member_removed" on "org_events",
+    AgentRegistered => "agent_registered" on "agent_events",
+    ClientAssignedToAgent => "client_assigned_to_agent" on "agent_events",
+    HandoffInitiated => "handoff_initiated" on "agent_events",
+    HandoffAccepted => "handoff_accepted" on "agent_events",
+    HandoffRejected => "handoff_rejected" on "agent_events",
+    SpecialistInvited => "specialist_invited" on "agent_events",
+    AgentStatusUpdated => "agent_status_updated" on "agent_events",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_round_trips_with_spec_field_names() {
+        let e = v1::MemberRoleUpdated {
+            organization_id: "o".into(),
+            user_id: "u".into(),
+            old_role: "member".into(),
+            new_role: "admin".into(),
+            updated_by: "a".into(),
+            timestamp: "2025-10-04T11:30:00Z".into(),
+        };
+        let json = serde_json::to_value(&e).expect("serialises");
+        assert_eq!(json["old_role"], "member");
+        assert_eq!(json["new_role"], "admin");
+        let env = Envelope {
+            event_id: "1".into(),
+            event_type: "member_role_updated".into(),
+            source: "org-auth".into(),
+            occurred_at: "2025-10-04T11:30:00Z".into(),
+            organization_id: "o".into(),
+            subject_id: "u".into(),
+            trace_parent: String::new(),
+            data: json,
+        };
+        assert_eq!(env.decode::<v1::MemberRoleUpdated>().expect("decodes"), e);
+        assert!(env.decode::<v1::MemberRemoved>().is_err());
+    }
+
+    #[test]
+    fn absent_fields_default() {
+        let e: v1::AgentRegistered =
+            serde_json::from_str(r#"{"agent_id":"a"}"#).expect("defaults");
+        assert!(e.roles.is_empty());
+    }
+}

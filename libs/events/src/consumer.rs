@@ -1,0 +1,337 @@
+//! Idempotent consumers with bounded retries and a dead-letter topic.
+//!
+//! For each message: parse the envelope; in one database transaction record
+//! `(consumer, event_id)` in `handled_events` and run the handler — so the effect and the record
+//! commit together, and a redelivered event finds its record and is skipped. A handler that
+//! keeps failing is retried a bounded number of times, then the message goes to `<topic>.dlq`
+//! with the error, is recorded as dead-lettered, and the consumer moves on. Failures of the
+//! database itself are not the message's fault: they are retried until the database is back,
+//! without sending anything to the DLQ.
+use std::{sync::Arc, time::Duration};
+
+use rdkafka::{
+    ClientConfig, Message,
+    consumer::{CommitMode, Consumer, StreamConsumer},
+};
+use sqlx::PgPool;
+use store::Scope;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::{Envelope, EventsError, KafkaConfig, Producer, dlq_topic, trace};
+
+/// Why a handler failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The message could not be applied (bad data, a broken rule): retried, then dead-lettered.
+    #[error("{0}")]
+    Failed(String),
+    /// A dependency is down: retried until it is back; never dead-lettered.
+    #[error("dependency unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl HandlerError {
+    pub fn failed(msg: impl std::fmt::Display) -> Self {
+        HandlerError::Failed(msg.to_string())
+    }
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_) => HandlerError::Unavailable(e.to_string()),
+            other => HandlerError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<store::StoreError> for HandlerError {
+    fn from(e: store::StoreError) -> Self {
+        match e {
+            store::StoreError::Database(e) => e.into(),
+            other => HandlerError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<contracts::events::DecodeError> for HandlerError {
+    fn from(e: contracts::events::DecodeError) -> Self {
+        HandlerError::Failed(e.to_string())
+    }
+}
+
+/// Applies one event inside the consumer's transaction. The transaction is already scoped to
+/// the event's organisation (RLS); the handler must do all its writes through it.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn handle(&self, tx: &mut store::Tx, event: &Envelope) -> Result<(), HandlerError>;
+}
+
+/// One consumer of a service.
+#[derive(Clone)]
+pub struct ConsumerSpec {
+    /// Stable name, recorded with each handled event id, e.g. `human-agent.assisted-accounts`.
+    pub name: String,
+    pub topics: Vec<String>,
+    /// Kafka consumer group; by default the name.
+    pub group: String,
+    pub handler: Arc<dyn Handler>,
+}
+
+impl ConsumerSpec {
+    pub fn new(name: impl Into<String>, topics: &[&str], handler: impl Handler) -> Self {
+        let name = name.into();
+        ConsumerSpec {
+            group: name.clone(),
+            name,
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            handler: Arc::new(handler),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub kafka: KafkaConfig,
+    /// Attempts before a failing message is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl ConsumerConfig {
+    pub fn new(kafka: KafkaConfig) -> Self {
+        ConsumerConfig {
+            kafka,
+            max_attempts: 5,
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+enum Outcome {
+    Applied,
+    Duplicate,
+}
+
+/// Runs `spec` until `shutdown`. Offsets are committed after each message is applied,
+/// skipped as a duplicate, or dead-lettered.
+pub async fn run_consumer(
+    pool: PgPool,
+    producer: Producer,
+    spec: ConsumerSpec,
+    cfg: ConsumerConfig,
+    shutdown: CancellationToken,
+) -> Result<(), EventsError> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &cfg.kafka.bootstrap)
+        .set("group.id", &spec.group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", cfg.kafka.session_timeout_ms.to_string())
+        .set("max.poll.interval.ms", cfg.kafka.max_poll_interval_ms.to_string())
+        .set("heartbeat.interval.ms", (cfg.kafka.session_timeout_ms / 3).max(100).to_string())
+        .create()?;
+    let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    tracing::info!(consumer = %spec.name, topics = ?spec.topics, "consumer started");
+    loop {
+        let msg = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            m = consumer.recv() => m,
+        };
+        let msg = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(consumer = %spec.name, error = %e, "kafka receive error");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let headers = trace::headers(&msg);
+        let payload = msg.payload().unwrap_or_default().to_vec();
+        let topic = msg.topic().to_string();
+        let span = tracing::info_span!("consume", consumer = %spec.name, topic = %topic,
+            partition = msg.partition(), offset = msg.offset(), event_type = tracing::field::Empty);
+        trace::continue_trace(&span, &headers);
+        let done = process(&pool, &producer, &spec, &cfg, &topic, &msg, &payload, &shutdown)
+            .instrument(span)
+            .await;
+        if done {
+            if let Err(e) = consumer.commit_message(&msg, CommitMode::Async) {
+                tracing::warn!(consumer = %spec.name, error = %e, "offset commit failed");
+            }
+        } else {
+            break; // shutting down mid-retry: the message stays uncommitted and comes back
+        }
+    }
+    Ok(())
+}
+
+/// Handles one message to completion. Returns false only when interrupted by shutdown.
+#[allow(clippy::too_many_arguments)]
+async fn process<M: Message>(
+    pool: &PgPool,
+    producer: &Producer,
+    spec: &ConsumerSpec,
+    cfg: &ConsumerConfig,
+    topic: &str,
+    msg: &M,
+    payload: &[u8],
+    shutdown: &CancellationToken,
+) -> bool {
+    let (env, event_id) = match parse(payload) {
+        Ok(v) => v,
+        Err(reason) => {
+            dead_letter(producer, spec, topic, msg, payload, &reason, 0).await;
+            return true;
+        }
+    };
+    tracing::Span::current().record("event_type", env.event_type.as_str());
+    let mut attempt = 0u32;
+    let mut delay = cfg.backoff;
+    loop {
+        match apply(pool, spec, topic, &env, event_id).await {
+            Ok(Outcome::Applied) => return true,
+            Ok(Outcome::Duplicate) => {
+                tracing::debug!(event_id = %event_id, "already handled; skipped");
+                return true;
+            }
+            Err(HandlerError::Unavailable(e)) => {
+                tracing::warn!(error = %e, "dependency unavailable; retrying");
+            }
+            Err(HandlerError::Failed(e)) => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "handler failed");
+                if attempt >= cfg.max_attempts {
+                    dead_letter(producer, spec, topic, msg, payload, &e, attempt).await;
+                    record_dead_letter(pool, spec, topic, &env, event_id, &e).await;
+                    return true;
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(cfg.max_backoff);
+    }
+}
+
+fn parse(payload: &[u8]) -> Result<(Envelope, Uuid), String> {
+    let env: Envelope =
+        serde_json::from_slice(payload).map_err(|e| format!("not an event envelope: {e}"))?;
+    let id = env
+        .event_id
+        .parse::<Uuid>()
+        .map_err(|_| format!("event_id {:?} is not a UUID", env.event_id))?;
+    Ok((env, id))
+}
+
+async fn apply(
+    pool: &PgPool,
+    spec: &ConsumerSpec,
+    topic: &str,
+    env: &Envelope,
+    event_id: Uuid,
+) -> Result<Outcome, HandlerError> {
+    let scope = match env.organization_id.parse::<Uuid>() {
+        Ok(org) => Scope::tenant(org),
+        Err(_) => Scope::system(),
+    };
+    let mut tx = store::begin(pool, scope).await?;
+    let fresh = sqlx::query(
+        "INSERT INTO handled_events (consumer, event_id, topic, event_type) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&spec.name)
+    .bind(event_id)
+    .bind(topic)
+    .bind(&env.event_type)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !fresh {
+        return Ok(Outcome::Duplicate);
+    }
+    spec.handler.handle(&mut tx, env).await?;
+    tx.commit().await?;
+    Ok(Outcome::Applied)
+}
+
+async fn dead_letter<M: Message>(
+    producer: &Producer,
+    spec: &ConsumerSpec,
+    topic: &str,
+    msg: &M,
+    payload: &[u8],
+    error: &str,
+    attempts: u32,
+) {
+    let key = msg
+        .key()
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .unwrap_or_default();
+    let attempts = attempts.to_string();
+    let partition = msg.partition().to_string();
+    let offset = msg.offset().to_string();
+    let mut headers = vec![
+        ("x-error", error),
+        ("x-consumer", spec.name.as_str()),
+        ("x-original-topic", topic),
+        ("x-original-partition", partition.as_str()),
+        ("x-original-offset", offset.as_str()),
+        ("x-attempts", attempts.as_str()),
+    ];
+    let original = trace::headers(msg);
+    if let Some(tp) = original.get(trace::TRACEPARENT) {
+        headers.push((trace::TRACEPARENT, tp.as_str()));
+    }
+    let dlq = dlq_topic(topic);
+    // The DLQ write must not be lost: retry until the broker takes it.
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match producer.send(&dlq, key, payload, &headers).await {
+            Ok(_) => break,
+            Err(e) => {
+                tracing::error!(topic = %dlq, error = %e, "dead-letter publish failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    tracing::error!(consumer = %spec.name, topic, error, "message dead-lettered");
+}
+
+async fn record_dead_letter(
+    pool: &PgPool,
+    spec: &ConsumerSpec,
+    topic: &str,
+    env: &Envelope,
+    event_id: Uuid,
+    error: &str,
+) {
+    let r = sqlx::query(
+        "INSERT INTO handled_events (consumer, event_id, topic, event_type, outcome, error) \
+         VALUES ($1, $2, $3, $4, 'dead_lettered', $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(&spec.name)
+    .bind(event_id)
+    .bind(topic)
+    .bind(&env.event_type)
+    .bind(error)
+    .execute(pool)
+    .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "recording dead-lettered event failed");
+    }
+}

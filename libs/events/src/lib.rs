@@ -1,0 +1,28 @@
+//! Kafka for services: the idempotent producer, the outbox relay, idempotent consumers with
+//! dead-letter topics, and W3C trace context in message headers (ARCHITECTURE §6).
+mod consumer;
+mod producer;
+mod relay;
+mod trace;
+
+pub use consumer::{ConsumerConfig, ConsumerSpec, Handler, HandlerError, run_consumer};
+pub use contracts::events::{Envelope, Event};
+pub use producer::{KafkaConfig, Producer, ensure_topics};
+pub use relay::{Batch, Relay, RelayConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The dead-letter topic of `topic`.
+pub fn dlq_topic(topic: &str) -> String {
+    format!("{topic}.dlq")
+}

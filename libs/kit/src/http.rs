@@ -1,0 +1,306 @@
+//! The HTTP side of every service: the middleware stack, the runtime's own endpoints and the
+//! JSON extractor whose rejections are problem+json.
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{FromRequest, MatchedPath, Request, rejection::JsonRejection},
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use http_body_util::BodyExt;
+use problem::{CORRELATION_ID, Problem};
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+use utoipa::openapi::OpenApi;
+
+use crate::{metrics::Metrics, readiness::Readiness};
+
+pub static CORRELATION_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
+
+/// A correlation id from a client is echoed only if it is short printable ASCII; otherwise
+/// (or when absent) a new one is generated, so logs cannot be polluted through it.
+fn correlation_from(req: &Request) -> String {
+    req.headers()
+        .get(&CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Correlation id, request span (continuing an incoming `traceparent`), access log and metrics.
+async fn observe(
+    axum::extract::State(metrics): axum::extract::State<Metrics>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let cid = correlation_from(&req);
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let span = tracing::info_span!("request", %method, route = %route, correlation_id = %cid);
+    crate::telemetry::continue_http_trace(&span, req.headers());
+    let start = Instant::now();
+    let mut res = CORRELATION_ID
+        .scope(cid.clone(), next.run(req).instrument(span.clone()))
+        .await;
+    let status = res.status();
+    let elapsed = start.elapsed();
+    metrics
+        .http_requests
+        .get_or_create(&crate::metrics::HttpLabels {
+            method: method.to_string(),
+            route: route.clone(),
+            status: status.as_u16(),
+        })
+        .inc();
+    metrics
+        .http_latency
+        .get_or_create(&crate::metrics::RouteLabels {
+            method: method.to_string(),
+            route,
+        })
+        .observe(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), ms, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), ms, "request");
+        }
+    });
+    if let Ok(v) = HeaderValue::from_str(&cid) {
+        res.headers_mut().insert(CORRELATION_HEADER.clone(), v);
+    }
+    res
+}
+
+/// Any error answer that is not problem+json yet (axum's extractor rejections, unknown routes,
+/// wrong methods, body limits, timeouts) is rewritten as one. Server errors get a generic body.
+async fn problem_json(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(problem::CONTENT_TYPE.as_bytes()));
+    if is_problem {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = match axum::body::to_bytes(body, 4096).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let mut p = if status.is_server_error() {
+        Problem::internal(format!("{status}: {text}"))
+    } else {
+        let detail = match status {
+            StatusCode::NOT_FOUND => "no such resource".to_string(),
+            StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this resource".to_string(),
+            _ if text.is_empty() => status.canonical_reason().unwrap_or("error").to_string(),
+            _ => text,
+        };
+        Problem::new(status, "http", detail)
+    };
+    if status == StatusCode::REQUEST_TIMEOUT {
+        p = Problem::unavailable("the request took too long").with_title("Request Timeout");
+    }
+    let mut out = p.into_response();
+    *out.status_mut() = status;
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        out.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    out
+}
+
+/// A panic in a handler becomes a logged 500 problem, not a dropped connection.
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let msg = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("panic");
+    Problem::internal(format!("handler panicked: {msg}")).into_response()
+}
+
+/// Everything a service's HTTP router is wrapped in.
+pub struct HttpParts {
+    pub service: &'static str,
+    pub metrics: Metrics,
+    pub readiness: Readiness,
+    pub verifier: auth::Verifier,
+    pub body_limit: usize,
+    pub timeout: std::time::Duration,
+}
+
+/// Assembles a service's router: its own routes, `/healthz/*`, `/metrics`, `/openapi.json`,
+/// then the middleware.
+pub fn assemble(routes: Router, mut openapi: OpenApi, p: HttpParts) -> Router {
+    openapi.info.title = format!("{} API", p.service);
+    openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let openapi_json: Arc<String> = Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".into()));
+    let metrics = p.metrics.clone();
+    let readiness = p.readiness.clone();
+    let system = Router::new()
+        .route("/healthz/live", get(|| async { "ok" }))
+        .route(
+            "/healthz/ready",
+            get(move || {
+                let r = readiness.clone();
+                async move { r.respond().await }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let m = metrics.clone();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        m.render(),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = openapi_json.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned()) }
+            }),
+        );
+    routes
+        .merge(system)
+        .layer(axum::Extension(p.verifier))
+        .layer(axum::extract::DefaultBodyLimit::max(p.body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            p.timeout,
+        ))
+        .layer(middleware::from_fn(problem_json))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(p.metrics, observe))
+}
+
+/// `Json<T>` whose rejections name the problem: 415 without a JSON content type, 400 for
+/// malformed JSON, 422 for a body that does not match `T` (the message names the field),
+/// 413 over the body limit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rejection) => Err(json_problem(rejection)),
+        }
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn json_problem(r: JsonRejection) -> Problem {
+    match r {
+        JsonRejection::JsonDataError(e) => {
+            // serde's message names the field or the unknown one: "missing field `email`",
+            // "unknown field `x`", "invalid type: integer, expected a string at line 1 …".
+            let msg = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.body_text());
+            let field = field_of(&msg);
+            Problem::invalid(field, msg)
+        }
+        JsonRejection::JsonSyntaxError(e) => Problem::bad_request(format!(
+            "malformed JSON: {}",
+            std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.body_text())
+        )),
+        JsonRejection::MissingJsonContentType(_) => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "expected Content-Type: application/json",
+        ),
+        JsonRejection::BytesRejection(e) => {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::too_large("request body is larger than the limit")
+            } else {
+                Problem::bad_request("the request body could not be read")
+            }
+        }
+        other => Problem::bad_request(other.body_text()),
+    }
+}
+
+/// The field a serde message is about, when it says (`missing field `x``, `unknown field `x``,
+/// or a path prefix like `a.b: …`), else `body`.
+fn field_of(msg: &str) -> String {
+    // serde_path_to_error prefixes the path of the failing value: "role: unknown variant …".
+    if let Some((path, _)) = msg.split_once(": ")
+        && !path.is_empty()
+        && !path.contains(' ')
+        && path != "."
+    {
+        return path.to_string();
+    }
+    if let Some(i) = msg.find("field `") {
+        let rest = &msg[i + "field `".len()..];
+        if let Some(j) = rest.find('`') {
+            return rest[..j].to_string();
+        }
+    }
+    "body".to_string()
+}
+
+/// Reads a body to bytes with a limit (for handlers that take raw bodies, e.g. webhooks whose
+/// signature covers the exact bytes).
+pub async fn body_bytes(body: Body, limit: usize) -> Result<bytes::Bytes, Problem> {
+    let limited = http_body_util::Limited::new(body, limit);
+    limited
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|_| Problem::too_large("request body is larger than the limit"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn field_names_are_extracted() {
+        assert_eq!(field_of("missing field `email` at line 1 column 2"), "email");
+        assert_eq!(field_of("unknown field `admin`, expected one of"), "admin");
+        assert_eq!(field_of("role: unknown variant `boss`"), "role");
+        assert_eq!(field_of("items[0].sku: invalid type"), "items[0].sku");
+        assert_eq!(field_of("invalid type: integer"), "body");
+    }
+}

@@ -1,0 +1,51 @@
+//! The service kit: everything a fleet service needs to run — typed configuration, the HTTP
+//! (axum) and gRPC (tonic) servers with health, readiness, metrics, OpenAPI, tracing and
+//! correlation ids, graceful shutdown, and the problem+json error type.
+//!
+//! A service crate exports a [`ServiceDef`]; the `fleet` binary and the tests start it with
+//! [`runtime`].
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod readiness;
+pub mod runtime;
+pub mod service;
+pub mod telemetry;
+
+pub use config::{FleetConfig, Mode};
+pub use http::Json;
+pub use problem::{FieldError, Problem, ProblemBody};
+pub use service::{Ctx, Job, Parts, ServiceDef, Status, planned};
+
+// The libraries services build on, re-exported so a service depends on the kit alone.
+pub use {auth, cache, contracts, events, store};
+pub use {axum, sqlx, tonic, utoipa, utoipa_axum};
+
+/// Defines a service's `SERVICE` from its table row (ARCHITECTURE §3) and its builder.
+#[macro_export]
+macro_rules! service {
+    (
+        name: $name:literal, number: $number:literal, summary: $summary:literal,
+        status: $status:ident, http: $http:literal, grpc: $grpc:literal, database: $db:literal,
+        publishes: [$($pub_:literal),* $(,)?], consumes: [$($con:literal),* $(,)?],
+        prefixes: [$($pre:literal),* $(,)?], build: $build:expr $(,)?
+    ) => {
+        static MIGRATIONS: $crate::sqlx::migrate::Migrator = $crate::sqlx::migrate!("./migrations");
+
+        /// This service, for the `fleet` binary and tests.
+        pub static SERVICE: $crate::ServiceDef = $crate::ServiceDef {
+            name: $name,
+            number: $number,
+            summary: $summary,
+            status: $crate::Status::$status,
+            http_port: $http,
+            grpc_port: $grpc,
+            database: $db,
+            publishes: &[$($pub_),*],
+            consumes: &[$($con),*],
+            public_prefixes: &[$($pre),*],
+            migrations: &MIGRATIONS,
+            build: $build,
+        };
+    };
+}

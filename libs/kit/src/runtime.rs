@@ -1,0 +1,381 @@
+//! Starting services: the resources a process shares, and each service's HTTP server, gRPC
+//! server, outbox relay, consumers, jobs and health reporting — with graceful shutdown.
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+
+use crate::{
+    config::FleetConfig,
+    http::{HttpParts, assemble},
+    metrics::Metrics,
+    readiness::Readiness,
+    service::{Ctx, ServiceDef},
+};
+
+/// What the services of one process share: configuration, the Redis pool, the Kafka producer,
+/// the token verifier and (where tokens are issued) the signer.
+#[derive(Clone)]
+pub struct Shared {
+    pub config: Arc<FleetConfig>,
+    pub redis: cache::Pool,
+    pub producer: events::Producer,
+    pub verifier: auth::Verifier,
+    pub signer: Option<auth::Signer>,
+}
+
+impl Shared {
+    /// Builds the shared resources from configuration. Signing keys come from
+    /// `FLEET_JWT_SIGNING_KEY_FILE`; in development without one, a key is generated for this run
+    /// (there is no built-in key). Verifiers use `FLEET_JWT_JWKS_URL`, or the in-process signer's
+    /// keys when the issuer runs in the same process.
+    pub fn from_config(config: FleetConfig, needs_signer: bool) -> anyhow::Result<Self> {
+        let redis = cache::connect(&config.redis_url, 32)?;
+        let producer = events::Producer::new(&config.kafka)?;
+        let signer = load_signer(&config, needs_signer)?;
+        let source = match (&config.jwt.jwks_url, &signer) {
+            (Some(url), _) => auth::JwksSource::Remote {
+                url: url.clone(),
+                min_refresh: Duration::from_secs(10),
+            },
+            (None, Some(s)) => auth::JwksSource::Static(s.jwks()),
+            (None, None) => anyhow::bail!(
+                "configuration: FLEET_JWT_JWKS_URL is required to verify tokens (org-auth's /.well-known/jwks.json)"
+            ),
+        };
+        let verifier = auth::Verifier::new(auth::VerifierConfig {
+            issuer: config.jwt.issuer.clone(),
+            audience: config.jwt.audience.clone(),
+            leeway: config.jwt.leeway,
+            source,
+        })?;
+        Ok(Shared {
+            config: Arc::new(config),
+            redis,
+            producer,
+            verifier,
+            signer,
+        })
+    }
+}
+
+fn load_signer(config: &FleetConfig, needed: bool) -> anyhow::Result<Option<auth::Signer>> {
+    let mut keys = Vec::new();
+    for (i, path) in config.jwt.signing_key_files.iter().enumerate() {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("FLEET_JWT_SIGNING_KEY_FILE: cannot read {}", path.display()))?;
+        let kid = if i == 0 { config.jwt.signing_kid.clone() } else { None };
+        keys.push(auth::SigningKey::from_pem(&pem, kid).with_context(|| {
+            format!("FLEET_JWT_SIGNING_KEY_FILE: {} is not an RSA private key", path.display())
+        })?);
+    }
+    if keys.is_empty() {
+        if !needed {
+            return Ok(None);
+        }
+        if !config.is_dev() {
+            anyhow::bail!(
+                "configuration: FLEET_JWT_SIGNING_KEY_FILE is required in production to issue tokens"
+            );
+        }
+        tracing::warn!("development mode: no FLEET_JWT_SIGNING_KEY_FILE, generated a signing key for this run");
+        keys.push(auth::SigningKey::generate()?);
+    }
+    Ok(Some(auth::Signer::new(
+        keys,
+        config.jwt.issuer.clone(),
+        config.jwt.audience.clone(),
+        config.jwt.access_ttl,
+    )?))
+}
+
+/// One service to start, with its addresses and database pool.
+pub struct Launch {
+    pub def: &'static ServiceDef,
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+    pub db: store::PgPool,
+}
+
+/// A started service.
+#[derive(Clone)]
+pub struct Running {
+    pub name: &'static str,
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+    pub readiness: Readiness,
+    pub db: store::PgPool,
+}
+
+/// Started services and their tasks.
+pub struct Fleet {
+    pub services: Vec<Running>,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Fleet {
+    pub fn service(&self, name: &str) -> Option<&Running> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until every service reports ready, or `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let mut all = true;
+            for s in &self.services {
+                if !s.readiness.is_ready().await {
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                return true;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Resolves when shutdown has been requested and every task has finished.
+    pub async fn wait(self) {
+        self.shutdown.cancelled().await;
+        self.join().await;
+    }
+
+    /// Requests shutdown and waits (up to 10 s) for in-flight work to finish.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.join().await;
+    }
+
+    async fn join(self) {
+        let all = futures::future::join_all(self.tasks);
+        if tokio::time::timeout(Duration::from_secs(10), all).await.is_err() {
+            tracing::warn!("some tasks did not stop within 10 s");
+        }
+    }
+}
+
+/// Starts each launch: binds its ports (so an address in use fails here), builds its parts and
+/// spawns its servers and workers.
+pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fleet> {
+    let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
+    let mut services = Vec::new();
+    for l in launches {
+        let def = l.def;
+        let metrics = Metrics::new(def.name);
+        let ctx = Ctx {
+            name: def.name,
+            config: shared.config.clone(),
+            db: l.db.clone(),
+            redis: shared.redis.clone(),
+            producer: shared.producer.clone(),
+            verifier: shared.verifier.clone(),
+            signer: shared.signer.clone(),
+            limiter: cache::RateLimiter::new(shared.redis.clone(), def.name),
+            metrics: metrics.clone(),
+        };
+        let parts = (def.build)(ctx)
+            .await
+            .with_context(|| format!("building {}", def.name))?;
+        let readiness = Readiness::new(
+            def.name,
+            l.db.clone(),
+            shared.redis.clone(),
+            shared.producer.clone(),
+            metrics.clone(),
+        );
+        let (routes, openapi) = parts.router.split_for_parts();
+        let app = assemble(
+            routes,
+            openapi,
+            HttpParts {
+                service: def.name,
+                metrics,
+                readiness: readiness.clone(),
+                verifier: shared.verifier.clone(),
+                body_limit: shared.config.body_limit,
+                timeout: shared.config.request_timeout,
+            },
+        );
+        let http_listener = TcpListener::bind(l.http)
+            .await
+            .with_context(|| format!("{}: binding HTTP {}", def.name, l.http))?;
+        let grpc_listener = TcpListener::bind(l.grpc)
+            .await
+            .with_context(|| format!("{}: binding gRPC {}", def.name, l.grpc))?;
+        let http_addr = http_listener.local_addr()?;
+        let grpc_addr = grpc_listener.local_addr()?;
+
+        let token = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(
+                http_listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await;
+            if let Err(e) = served {
+                tracing::error!(service = def.name, error = %e, "HTTP server failed");
+            }
+        }));
+
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(contracts::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let mut grpc = parts.grpc;
+        grpc.add_service(health).add_service(reflection);
+        let routes = grpc.routes();
+        let token = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
+            let served = tonic::transport::Server::builder()
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(service = def.name, error = %e, "gRPC server failed");
+            }
+        }));
+
+        // gRPC health follows readiness.
+        let (r, token) = (readiness.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                let ready = r.is_ready().await;
+                if last != Some(ready) {
+                    let status = if ready {
+                        ServingStatus::Serving
+                    } else {
+                        ServingStatus::NotServing
+                    };
+                    reporter.set_service_status("", status).await;
+                    reporter.set_service_status(def.name, status).await;
+                    last = Some(ready);
+                }
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        }));
+
+        let relay = events::Relay::new(
+            l.db.clone(),
+            shared.producer.clone(),
+            events::RelayConfig::default(),
+        );
+        tasks.push(tokio::spawn(relay.run(shutdown.clone())));
+
+        for spec in parts.consumers {
+            let cfg = events::ConsumerConfig::new(shared.config.kafka.clone());
+            let (db, producer, token) = (l.db.clone(), shared.producer.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                let name = spec.name.clone();
+                if let Err(e) = events::run_consumer(db, producer, spec, cfg, token).await {
+                    tracing::error!(consumer = %name, error = %e, "consumer stopped");
+                }
+            }));
+        }
+        for job in parts.jobs {
+            let name = job.name;
+            let fut = (job.run)(shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                fut.await;
+                tracing::debug!(job = name, "job stopped");
+            }));
+        }
+        tracing::info!(service = def.name, http = %http_addr, grpc = %grpc_addr, "service started");
+        services.push(Running {
+            name: def.name,
+            http: http_addr,
+            grpc: grpc_addr,
+            readiness,
+            db: l.db,
+        });
+    }
+    Ok(Fleet {
+        services,
+        shutdown,
+        tasks,
+    })
+}
+
+/// Resolves the addresses and pools of `defs` from configuration and starts them.
+pub async fn serve(shared: &Shared, defs: &[&'static ServiceDef]) -> anyhow::Result<Fleet> {
+    let cfg = &shared.config;
+    let single = defs.len() == 1;
+    if !single && (cfg.http_port.is_some() || cfg.grpc_port.is_some()) {
+        anyhow::bail!("FLEET_HTTP_PORT and FLEET_GRPC_PORT apply only when serving one target");
+    }
+    let mut launches = Vec::new();
+    for def in defs {
+        let url = cfg.database_url(def, single)?;
+        let mut pool_cfg = store::PoolConfig::new(url, format!("fleet:{}", def.name));
+        pool_cfg.max_connections = cfg.pool_max;
+        launches.push(Launch {
+            def,
+            http: SocketAddr::new(cfg.bind_host, cfg.http_port.unwrap_or(def.http_port)),
+            grpc: SocketAddr::new(cfg.bind_host, cfg.grpc_port.unwrap_or(def.grpc_port)),
+            db: store::connect_lazy(&pool_cfg)?,
+        });
+    }
+    if cfg.create_topics {
+        let mut topics: Vec<String> = defs
+            .iter()
+            .flat_map(|d| d.publishes.iter().chain(d.consumes.iter()))
+            .flat_map(|t| [t.to_string(), events::dlq_topic(t)])
+            .collect();
+        topics.sort();
+        topics.dedup();
+        let kafka = cfg.kafka.clone();
+        tokio::spawn(async move {
+            let mut delay = Duration::from_millis(500);
+            loop {
+                match events::ensure_topics(&kafka, &topics, 3).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "creating topics failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        });
+    }
+    start(shared, launches).await
+}
+
+/// Applies each service's migrations as the owning role and grants the application role.
+pub async fn migrate(cfg: &FleetConfig, defs: &[&'static ServiceDef]) -> anyhow::Result<()> {
+    let single = defs.len() == 1;
+    for def in defs {
+        let url = cfg.migrate_database_url(def, single)?;
+        let mut pool_cfg = store::PoolConfig::new(url, format!("fleet-migrate:{}", def.name));
+        pool_cfg.max_connections = 1;
+        let pool = store::connect_lazy(&pool_cfg)?;
+        store::migrate(&pool, def.migrations, cfg.db_app_role.as_deref())
+            .await
+            .with_context(|| format!("migrating {}", def.name))?;
+        pool.close().await;
+        tracing::info!(service = def.name, "migrated");
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! What a service is to the runtime: its identity (name, ports, database, topics), its embedded
+//! migrations, and a builder that turns shared resources into its parts (HTTP routes with their
+//! OpenAPI, gRPC services, Kafka consumers, background jobs).
+use std::{future::Future, pin::Pin, sync::Arc};
+
+use sqlx::migrate::Migrator;
+use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{config::FleetConfig, metrics::Metrics};
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// How far a service is built; shown by `fleet targets` and the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Runtime only (health, readiness, metrics, OpenAPI, gRPC health, migrations with the
+    /// outbox): none of its own endpoints yet.
+    Planned,
+    /// Some of its specified capabilities are served.
+    Partial,
+    /// Its specified capabilities are served.
+    Built,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Planned => "planned",
+            Status::Partial => "partial",
+            Status::Built => "built",
+        }
+    }
+}
+
+/// A service's identity and builder. Each service crate exports one as `SERVICE`.
+pub struct ServiceDef {
+    /// Crate and target name, e.g. `org-auth`.
+    pub name: &'static str,
+    /// The spec's service number.
+    pub number: &'static str,
+    pub summary: &'static str,
+    pub status: Status,
+    pub http_port: u16,
+    pub grpc_port: u16,
+    pub database: &'static str,
+    pub publishes: &'static [&'static str],
+    pub consumes: &'static [&'static str],
+    /// Public path prefixes (Kong routes), e.g. `/api/v1/auth`.
+    pub public_prefixes: &'static [&'static str],
+    /// The service's own migrations (versions from 1000); the platform's are added to them.
+    pub migrations: &'static Migrator,
+    pub build: fn(Ctx) -> BoxFuture<anyhow::Result<Parts>>,
+}
+
+impl ServiceDef {
+    /// Prefix of its per-service settings: `org-auth` → `ORG_AUTH`.
+    pub fn env_prefix(&self) -> String {
+        self.name.to_ascii_uppercase().replace('-', "_")
+    }
+}
+
+impl std::fmt::Debug for ServiceDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceDef").field("name", &self.name).finish()
+    }
+}
+
+/// The shared resources a service is built from.
+#[derive(Clone)]
+pub struct Ctx {
+    pub name: &'static str,
+    pub config: Arc<FleetConfig>,
+    pub db: store::PgPool,
+    pub redis: cache::Pool,
+    pub producer: events::Producer,
+    pub verifier: auth::Verifier,
+    /// The token signer (present in the process that issues tokens).
+    pub signer: Option<auth::Signer>,
+    pub limiter: cache::RateLimiter,
+    pub metrics: Metrics,
+}
+
+/// A background job: runs until the token is cancelled.
+pub struct Job {
+    pub name: &'static str,
+    pub run: Box<dyn FnOnce(CancellationToken) -> BoxFuture<()> + Send>,
+}
+
+impl Job {
+    pub fn new<F, Fut>(name: &'static str, f: F) -> Self
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Job {
+            name,
+            run: Box::new(move |t| Box::pin(f(t))),
+        }
+    }
+}
+
+/// What a service serves.
+pub struct Parts {
+    /// Public REST routes with their OpenAPI description.
+    pub router: OpenApiRouter,
+    /// Internal gRPC services (health and reflection are added by the runtime).
+    pub grpc: tonic::service::RoutesBuilder,
+    pub consumers: Vec<events::ConsumerSpec>,
+    pub jobs: Vec<Job>,
+}
+
+impl Parts {
+    pub fn new(router: OpenApiRouter) -> Self {
+        Parts {
+            router,
+            grpc: tonic::service::RoutesBuilder::default(),
+            consumers: Vec::new(),
+            jobs: Vec::new(),
+        }
+    }
+
+    /// A service with no endpoints of its own yet.
+    pub fn empty() -> Self {
+        Parts::new(OpenApiRouter::new())
+    }
+}
+
+/// The builder of a service that serves only the runtime's endpoints so far.
+pub fn planned(_: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
+    Box::pin(async { Ok(Parts::empty()) })
+}

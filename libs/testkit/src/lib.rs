@@ -1,0 +1,309 @@
+//! The test harness: a fresh database per test (created, migrated, dropped), unique Kafka topics
+//! and consumer groups, token minting, and a service started on ephemeral ports — all against
+//! the real PostgreSQL, Redis and Kafka-protocol broker.
+//!
+//! Settings (all optional): `FLEET_TEST_PG_ADMIN_URL` (a role that may create databases and
+//! roles; default `postgres://postgres@127.0.0.1:5432/postgres`), `FLEET_TEST_PG_HOST`
+//! (`127.0.0.1:5432`), `FLEET_TEST_REDIS_URL`, `FLEET_TEST_KAFKA`.
+use std::{collections::HashMap, sync::Once, time::Duration};
+
+use anyhow::Context as _;
+use kit::{
+    auth::{Claims, JwksSource, Signer, SigningKey, Verifier, VerifierConfig},
+    events::KafkaConfig,
+    runtime::{Fleet, Launch, Shared},
+    service::ServiceDef,
+    sqlx::{self, PgPool, migrate::Migrator},
+    store,
+};
+use uuid::Uuid;
+
+pub const OWNER_ROLE: &str = "fleet_owner";
+pub const APP_ROLE: &str = "fleet_app";
+pub const ISSUER: &str = "https://auth.test.local";
+pub const AUDIENCE: &str = "workflow-platform";
+
+fn env_or(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_string())
+}
+
+pub fn admin_url() -> String {
+    env_or(
+        "FLEET_TEST_PG_ADMIN_URL",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    )
+}
+
+fn pg_host() -> String {
+    env_or("FLEET_TEST_PG_HOST", "127.0.0.1:5432")
+}
+
+pub fn redis_url() -> String {
+    env_or("FLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+}
+
+/// Kafka settings for tests: the local broker, with short group timings (Tansu finishes a
+/// group join only after the rebalance timeout).
+pub fn kafka() -> KafkaConfig {
+    let mut k = KafkaConfig::new(env_or("FLEET_TEST_KAFKA", "127.0.0.1:9092"));
+    k.session_timeout_ms = 3_000;
+    k.max_poll_interval_ms = 3_000;
+    k
+}
+
+/// Logs for a failing test: `RUST_LOG=debug cargo nextest run …`.
+pub fn init_tracing() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+/// A name unique to this test run: `prefix_<uuid>`.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", Uuid::new_v4().simple())
+}
+
+/// A fresh topic (and its dead-letter topic), created on the broker.
+pub async fn topic(prefix: &str) -> anyhow::Result<String> {
+    let t = unique(prefix);
+    kit::events::ensure_topics(&kafka(), &[t.clone(), kit::events::dlq_topic(&t)], 1).await?;
+    Ok(t)
+}
+
+async fn ensure_roles(admin: &PgPool) -> anyhow::Result<()> {
+    for (role, attrs) in [
+        (OWNER_ROLE, "LOGIN NOSUPERUSER CREATEDB"),
+        (APP_ROLE, "LOGIN NOSUPERUSER NOBYPASSRLS"),
+    ] {
+        let stmt = format!(
+            "DO $$ BEGIN CREATE ROLE {role} {attrs}; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(stmt)).execute(admin).await?;
+    }
+    Ok(())
+}
+
+/// A database created for one test, owned by the owner role, migrated, with the application
+/// role granted. Dropped when the value is dropped.
+pub struct TestDb {
+    pub name: String,
+    /// Connected as the application role (RLS applies).
+    pub app: PgPool,
+    /// Connected as the owner (migrations, fixtures that bypass the API).
+    pub owner: PgPool,
+}
+
+impl TestDb {
+    /// A database with the platform tables and `service`'s migrations.
+    pub async fn new(service: &Migrator) -> anyhow::Result<Self> {
+        let db = Self::empty().await?;
+        store::migrate(&db.owner, service, Some(APP_ROLE))
+            .await
+            .context("migrating test database")?;
+        Ok(db)
+    }
+
+    /// A database with only the platform tables.
+    pub async fn platform() -> anyhow::Result<Self> {
+        static NONE: Migrator = Migrator {
+            migrations: std::borrow::Cow::Borrowed(&[]),
+            ignore_missing: false,
+            locking: true,
+            no_tx: false,
+            table_name: std::borrow::Cow::Borrowed("_sqlx_migrations"),
+            create_schemas: std::borrow::Cow::Borrowed(&[]),
+        };
+        Self::new(&NONE).await
+    }
+
+    async fn empty() -> anyhow::Result<Self> {
+        let admin = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&admin_url())
+            .await
+            .context("connecting to PostgreSQL as admin (is it running? `make deps`)")?;
+        ensure_roles(&admin).await?;
+        let name = unique("fleet_test");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE {name} OWNER {OWNER_ROLE}"
+        )))
+        .execute(&admin)
+        .await?;
+        admin.close().await;
+        let host = pg_host();
+        let owner = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&format!("postgres://{OWNER_ROLE}@{host}/{name}"))
+            .await?;
+        let app = store::connect_lazy(&store::PoolConfig::new(
+            format!("postgres://{APP_ROLE}@{host}/{name}"),
+            "fleet-test",
+        ))?;
+        Ok(TestDb { name, app, owner })
+    }
+
+    /// The application-role URL (for starting a service against this database).
+    pub fn app_url(&self) -> String {
+        format!("postgres://{APP_ROLE}@{}/{}", pg_host(), self.name)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let (app, owner) = (self.app.clone(), self.owner.clone());
+        // Drop runs inside the test's runtime; do the async cleanup on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async move {
+                drop((app, owner));
+                if let Ok(admin) = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&admin_url())
+                    .await
+                {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A signing key and matching verifier for tests.
+#[derive(Clone)]
+pub struct Tokens {
+    pub signer: Signer,
+    pub verifier: Verifier,
+}
+
+impl Tokens {
+    pub fn new() -> anyhow::Result<Self> {
+        let signer = Signer::new(
+            vec![SigningKey::generate()?],
+            ISSUER,
+            AUDIENCE,
+            Duration::from_secs(900),
+        )?;
+        let verifier = Verifier::new(VerifierConfig {
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            leeway: Duration::from_secs(5),
+            source: JwksSource::Static(signer.jwks()),
+        })?;
+        Ok(Tokens { signer, verifier })
+    }
+
+    /// A client user's access token.
+    pub fn client(&self, user: Uuid, org: Uuid, role: &str) -> String {
+        self.signer
+            .issue(Claims::client(user, Some(org), role))
+            .expect("signing a test token")
+    }
+
+    /// A human agent's access token.
+    pub fn agent(&self, user: Uuid, agent: Uuid, roles: &[&str]) -> String {
+        self.signer
+            .issue(Claims::agent(user, agent, roles))
+            .expect("signing a test token")
+    }
+}
+
+/// A service running for a test on ephemeral ports, with its own database.
+pub struct Spawned {
+    pub fleet: Fleet,
+    pub db: TestDb,
+    pub tokens: Tokens,
+    pub shared: Shared,
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    pub grpc: String,
+    pub http: reqwest::Client,
+}
+
+impl Spawned {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn stop(self) {
+        self.fleet.stop().await;
+    }
+}
+
+/// Settings a spawned service sees (as if from its environment).
+pub fn test_env(extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = [
+        ("FLEET_ENV", "development".to_string()),
+        ("FLEET_REDIS_URL", redis_url()),
+        ("FLEET_KAFKA_BOOTSTRAP", kafka().bootstrap),
+        ("FLEET_KAFKA_SESSION_TIMEOUT_MS", "3000".into()),
+        ("FLEET_KAFKA_MAX_POLL_INTERVAL_MS", "3000".into()),
+        ("FLEET_KAFKA_CREATE_TOPICS", "false".into()),
+        ("FLEET_JWT_ISSUER", ISSUER.into()),
+        ("FLEET_JWT_AUDIENCE", AUDIENCE.into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
+}
+
+/// Starts `def` on ephemeral ports against a fresh database and waits until it is ready.
+pub async fn spawn(def: &'static ServiceDef) -> anyhow::Result<Spawned> {
+    spawn_with(def, &[]).await
+}
+
+/// [`spawn`] with extra settings.
+pub async fn spawn_with(def: &'static ServiceDef, extra: &[(&str, &str)]) -> anyhow::Result<Spawned> {
+    init_tracing();
+    let db = TestDb::new(def.migrations).await?;
+    let tokens = Tokens::new()?;
+    let config = kit::FleetConfig::from_map(test_env(extra))?;
+    let mut shared = Shared::from_config(config, false)?;
+    shared.verifier = tokens.verifier.clone();
+    shared.signer = Some(tokens.signer.clone());
+    let fleet = kit::runtime::start(
+        &shared,
+        vec![Launch {
+            def,
+            http: "127.0.0.1:0".parse()?,
+            grpc: "127.0.0.1:0".parse()?,
+            db: db.app.clone(),
+        }],
+    )
+    .await?;
+    let svc = fleet.services[0].clone();
+    anyhow::ensure!(
+        fleet.wait_ready(Duration::from_secs(20)).await,
+        "{} did not become ready",
+        def.name
+    );
+    Ok(Spawned {
+        base: format!("http://{}", svc.http),
+        grpc: format!("http://{}", svc.grpc),
+        fleet,
+        db,
+        tokens,
+        shared,
+        http: reqwest::Client::new(),
+    })
+}

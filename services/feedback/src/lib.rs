@@ -1,0 +1,14 @@
+//! feedback (service -): Ratings, comments, recommendation outcomes, CSAT/NPS, sentiment, analytics, export.
+//!
+//! Not built yet: it serves the runtime's endpoints only (health, readiness, metrics, OpenAPI,
+//! gRPC health and reflection) and owns its database with the platform tables.
+
+kit::service! {
+    name: "feedback", number: "-",
+    summary: "Ratings, comments, recommendation outcomes, CSAT/NPS, sentiment, analytics, export",
+    status: Planned, http: 8117, grpc: 9117, database: "feedback",
+    publishes: ["feedback_events"],
+    consumes: ["research_events", "demo_events", "proposal_events", "support_events"],
+    prefixes: ["/api/v1/feedback", "/api/v1/surveys"],
+    build: kit::planned,
+}

@@ -1,0 +1,14 @@
+//! pricing (service 4): Pricing: cost model, tiers at target margins, discounts, quotes, A/B experiments.
+//!
+//! Not built yet: it serves the runtime's endpoints only (health, readiness, metrics, OpenAPI,
+//! gRPC health and reflection) and owns its database with the platform tables.
+
+kit::service! {
+    name: "pricing", number: "4",
+    summary: "Pricing: cost model, tiers at target margins, discounts, quotes, A/B experiments",
+    status: Planned, http: 8105, grpc: 9105, database: "pricing",
+    publishes: ["pricing_events"],
+    consumes: ["nda_events", "prd_events"],
+    prefixes: ["/api/v1/pricing"],
+    build: kit::planned,
+}
