@@ -45,7 +45,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import yaml
 
@@ -204,10 +204,9 @@ def check_kong_sources() -> None:
     R.begin("Kong configuration: deploy/kong/ is the one source, the chart holds copies")
     hint = "run scripts/chart-test.sh (make chart) outside CI to copy it, and commit the copy"
     if KONG_SRC.is_file():
-        R.check(KONG_COPY.is_file() and filecmp.cmp(KONG_SRC, KONG_COPY, shallow=False),
-                f"{KONG_COPY.relative_to(ROOT)} is identical to {KONG_SRC.relative_to(ROOT)}",
-                f"the chart's copy is stale or missing; {hint}")
-        if not R.failed or not R.failed[-1].endswith(hint):
+        if R.check(KONG_COPY.is_file() and filecmp.cmp(KONG_SRC, KONG_COPY, shallow=False),
+                   f"{KONG_COPY.relative_to(ROOT)} is identical to {KONG_SRC.relative_to(ROOT)}",
+                   f"the chart's copy is stale or missing; {hint}"):
             print(f"  ok   {KONG_COPY.relative_to(ROOT)} == {KONG_SRC.relative_to(ROOT)}")
     else:
         R.check(KONG_COPY.is_file(), f"{KONG_COPY.relative_to(ROOT)} exists")
@@ -781,7 +780,11 @@ def check_no_credentials(r: Render) -> None:
                         checks.append((False, f"{doc['kind']}/{doc['metadata']['name']}: env {e['name']} holds a literal value"))
                     if e["name"] in SECRET_ENV | {"MIGRATE_DATABASE_URL"}:
                         checks.append(("value" not in e, f"{doc['kind']}/{doc['metadata']['name']}: {e['name']} is a Secret reference"))
-    R.all(checks, "no Secret rendered; no password, PEM private key or user:pass@ URL in any rendered file")
+    for doc in r.of("ConfigMap"):
+        size = sum(len(str(v).encode()) for v in (doc.get("data") or {}).values())
+        checks.append((size < 1024 * 1024 - 4096, f"ConfigMap/{doc['metadata']['name']}: {size} bytes, under the 1 MiB limit"))
+    R.all(checks, "no Secret rendered; no password, PEM private key or user:pass@ URL in any rendered file; "
+                  "ConfigMaps under 1 MiB")
 
 
 def walk_sensitive(node: Any, path: str = "") -> Iterable[tuple[str, Any]]:
@@ -1044,7 +1047,9 @@ def write_out(out: Path, r: Render) -> None:
     d.mkdir(parents=True, exist_ok=True)
     with open(d / "manifests.yaml", "w") as f:
         for path, text in sorted(r.files.items()):
-            f.write(f"# Source: {path}\n{text}\n")
+            if not path.endswith("NOTES.txt"):
+                f.write(f"---\n# Source: {path}\n{text}\n")
+    (d / "NOTES.txt").write_text(r.notes)
 
 
 # --------------------------------------------------------------------------------------------

@@ -54,6 +54,8 @@ DO $$ BEGIN
     CREATE ROLE fleet_app LOGIN NOSUPERUSER NOBYPASSRLS;
   END IF;
 END $$;
+-- Tests drop their databases WITH (FORCE), which ends the app role's sessions.
+GRANT pg_signal_backend TO fleet_owner;
 SQL
 
 # Local development connects without passwords. A fresh Debian install asks for them over TCP,

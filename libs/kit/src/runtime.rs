@@ -32,8 +32,6 @@ impl Shared {
     /// (there is no built-in key). Verifiers use `FLEET_JWT_JWKS_URL`, or the in-process signer's
     /// keys when the issuer runs in the same process.
     pub fn from_config(config: FleetConfig, needs_signer: bool) -> anyhow::Result<Self> {
-        let redis = cache::connect(&config.redis_url, 32)?;
-        let producer = events::Producer::new(&config.kafka)?;
         let signer = load_signer(&config, needs_signer)?;
         let source = match (&config.jwt.jwks_url, &signer) {
             (Some(url), _) => auth::JwksSource::Remote {
@@ -51,6 +49,17 @@ impl Shared {
             leeway: config.jwt.leeway,
             source,
         })?;
+        Self::with_tokens(config, verifier, signer)
+    }
+
+    /// Shared resources with a given verifier and signer (tests bring their own keys).
+    pub fn with_tokens(
+        config: FleetConfig,
+        verifier: auth::Verifier,
+        signer: Option<auth::Signer>,
+    ) -> anyhow::Result<Self> {
+        let redis = cache::connect(&config.redis_url, 32)?;
+        let producer = events::Producer::new(&config.kafka)?;
         Ok(Shared {
             config: Arc::new(config),
             redis,

@@ -2,8 +2,8 @@
 //! and consumer groups, token minting, and a service started on ephemeral ports — all against
 //! the real PostgreSQL, Redis and Kafka-protocol broker.
 //!
-//! Settings (all optional): `FLEET_TEST_PG_ADMIN_URL` (a role that may create databases and
-//! roles; default `postgres://postgres@127.0.0.1:5432/postgres`), `FLEET_TEST_PG_HOST`
+//! Settings (all optional): `FLEET_TEST_PG_ADMIN_URL` (a role that may create databases;
+//! default `postgres://fleet_owner@127.0.0.1:5432/postgres`), `FLEET_TEST_PG_HOST`
 //! (`127.0.0.1:5432`), `FLEET_TEST_REDIS_URL`, `FLEET_TEST_KAFKA`.
 use std::{collections::HashMap, sync::Once, time::Duration};
 
@@ -30,7 +30,7 @@ fn env_or(key: &str, default: &str) -> String {
 pub fn admin_url() -> String {
     env_or(
         "FLEET_TEST_PG_ADMIN_URL",
-        "postgres://postgres@127.0.0.1:5432/postgres",
+        "postgres://fleet_owner@127.0.0.1:5432/postgres",
     )
 }
 
@@ -78,17 +78,47 @@ pub async fn topic(prefix: &str) -> anyhow::Result<String> {
 }
 
 async fn ensure_roles(admin: &PgPool) -> anyhow::Result<()> {
-    for (role, attrs) in [
-        (OWNER_ROLE, "LOGIN NOSUPERUSER CREATEDB"),
-        (APP_ROLE, "LOGIN NOSUPERUSER NOBYPASSRLS"),
-    ] {
-        let stmt = format!(
-            "DO $$ BEGIN CREATE ROLE {role} {attrs}; \
-             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(stmt)).execute(admin).await?;
-    }
+    let present: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_roles WHERE rolname IN ('fleet_owner', 'fleet_app')",
+    )
+    .fetch_one(admin)
+    .await?;
+    anyhow::ensure!(
+        present == 2,
+        "roles {OWNER_ROLE} and {APP_ROLE} are missing: run scripts/deps.sh (make deps)"
+    );
     Ok(())
+}
+
+/// Drops test databases left behind by killed test processes (older than two hours).
+async fn sweep(admin: &PgPool) {
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'fleet\\_test\\_%'")
+            .fetch_all(admin)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let created = name
+            .split('_')
+            .nth(2)
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(0);
+        if now.saturating_sub(created) > 7200 {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(admin)
+            .await;
+        }
+    }
 }
 
 /// A database created for one test, owned by the owner role, migrated, with the application
@@ -131,7 +161,12 @@ impl TestDb {
             .await
             .context("connecting to PostgreSQL as admin (is it running? `make deps`)")?;
         ensure_roles(&admin).await?;
-        let name = unique("fleet_test");
+        sweep(&admin).await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let name = format!("fleet_test_{now}_{}", Uuid::new_v4().simple());
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "CREATE DATABASE {name} OWNER {OWNER_ROLE}"
         )))
@@ -278,9 +313,7 @@ pub async fn spawn_with(def: &'static ServiceDef, extra: &[(&str, &str)]) -> any
     let db = TestDb::new(def.migrations).await?;
     let tokens = Tokens::new()?;
     let config = kit::FleetConfig::from_map(test_env(extra))?;
-    let mut shared = Shared::from_config(config, false)?;
-    shared.verifier = tokens.verifier.clone();
-    shared.signer = Some(tokens.signer.clone());
+    let shared = Shared::with_tokens(config, tokens.verifier.clone(), Some(tokens.signer.clone()))?;
     let fleet = kit::runtime::start(
         &shared,
         vec![Launch {

@@ -36,6 +36,9 @@ local AgentPermissionsHandler = {
 
 local CACHE_KEY_PREFIX = "agent-permissions:"
 local INTERNAL_SERVICE_HEADER_VALUE = "kong"
+-- the most headers kong.request.get_headers() may parse; a request with more is refused,
+-- so that no X-Agent-* header can hide beyond the parsed ones
+local MAX_HEADERS = 1000
 
 local helpers = {}
 
@@ -96,22 +99,29 @@ function helpers.has_any_role(lookup, roles)
 end
 
 --- Names of the request headers that must be removed before proxying:
--- every X-Agent-* header and the configured subject header (case-insensitive).
+-- X-Agent-ID and X-Agent-Permissions always, every other X-Agent-* header
+-- present, and the configured subject header (all case-insensitive).
 -- @param headers table as returned by kong.request.get_headers()
 -- @param subject_header optional header name
--- @return sorted list of lower-case header names
+-- @return sorted list of distinct lower-case header names
 function helpers.headers_to_strip(headers, subject_header)
-  local out = {}
-  local subject = type(subject_header) == "string" and subject_header:lower() or nil
+  local set = { ["x-agent-id"] = true, ["x-agent-permissions"] = true }
+  if type(subject_header) == "string" then
+    set[subject_header:lower()] = true
+  end
   if type(headers) == "table" then
     for name in pairs(headers) do
       if type(name) == "string" then
         local lower = name:lower()
-        if lower:sub(1, 8) == "x-agent-" or lower == subject then
-          out[#out + 1] = lower
+        if lower:sub(1, 8) == "x-agent-" then
+          set[lower] = true
         end
       end
     end
+  end
+  local out = {}
+  for name in pairs(set) do
+    out[#out + 1] = name
   end
   table.sort(out)
   return out
@@ -295,8 +305,12 @@ end
 
 function AgentPermissionsHandler:access(conf)
   -- 1. nothing the client sends may pose as gateway-made
+  local headers, headers_err = kong.request.get_headers(MAX_HEADERS)
+  if headers_err == "truncated" then
+    return deny(431, "Request Header Fields Too Large", "The request has too many header fields.")
+  end
   local clear_header = kong.service.request.clear_header
-  for _, name in ipairs(helpers.headers_to_strip(kong.request.get_headers(), conf.subject_header)) do
+  for _, name in ipairs(helpers.headers_to_strip(headers, conf.subject_header)) do
     clear_header(name)
   end
 

@@ -113,7 +113,11 @@ describe("agent-permissions access phase", function()
 
     _G.kong = {
       request = {
-        get_headers = function()
+        get_headers = function(max)
+          rec.get_headers_max = max
+          if opts.headers_truncated then
+            return {}, "truncated"
+          end
           local copy = {}
           for k, v in pairs(headers) do copy[k] = v end
           return copy
@@ -224,6 +228,21 @@ describe("agent-permissions access phase", function()
       assert.is_nil(rec.upstream["x-agent-permissions"])
       assert.is_nil(rec.upstream["x-fleet-subject"])
       assert.equal("application/json", rec.upstream["content-type"])
+      assert.equal(0, #http_calls)
+    end)
+
+    it("clears X-Agent-ID and X-Agent-Permissions even when get_headers did not report them", function()
+      run(conf(), { headers = {} })
+      assert.is_nil(rec.exit)
+      table.sort(rec.cleared)
+      assert.same({ "x-agent-id", "x-agent-permissions", "x-fleet-subject" }, rec.cleared)
+      assert.equal(1000, rec.get_headers_max)
+    end)
+
+    it("refuses with 431 a request with more header fields than can be inspected", function()
+      run(conf(), { headers_truncated = true, token = jwt(AGENT_CLAIMS) })
+      assert.equal(431, rec.exit.status)
+      problem()
       assert.equal(0, #http_calls)
     end)
 

@@ -147,9 +147,15 @@ describe("agent-permissions helpers", function()
       assert.same({ "x-agent-id", "x-agent-permissions", "x-agent-role", "x-fleet-subject" }, names)
     end)
 
-    it("returns nothing when there is nothing to strip", function()
-      assert.same({}, h.headers_to_strip({ accept = "*/*" }, nil))
-      assert.same({}, h.headers_to_strip(nil, "X-Fleet-Subject"))
+    it("always names X-Agent-ID and X-Agent-Permissions, even if they were not seen", function()
+      assert.same({ "x-agent-id", "x-agent-permissions" }, h.headers_to_strip({ accept = "*/*" }, nil))
+      assert.same({ "x-agent-id", "x-agent-permissions", "x-fleet-subject" },
+                  h.headers_to_strip(nil, "X-Fleet-Subject"))
+    end)
+
+    it("names each header once", function()
+      assert.same({ "x-agent-id", "x-agent-permissions" },
+                  h.headers_to_strip({ ["X-Agent-ID"] = "a", ["x-agent-id"] = "b" }, "x-agent-id"))
     end)
   end)
 
