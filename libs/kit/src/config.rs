@@ -45,6 +45,8 @@ pub struct FleetConfig {
     pub bind_host: IpAddr,
     pub http_port: Option<u16>,
     pub grpc_port: Option<u16>,
+    /// Added to every service's local ports, so two fleets can run on one machine.
+    pub port_offset: u16,
     pub redis_url: String,
     pub kafka: events::KafkaConfig,
     /// Create missing topics at start-up (development; a cluster's Kafka is provisioned).
@@ -165,6 +167,7 @@ impl FleetConfig {
             bind_host,
             http_port: port("FLEET_HTTP_PORT")?,
             grpc_port: port("FLEET_GRPC_PORT")?,
+            port_offset: port("FLEET_PORT_OFFSET")?.unwrap_or(0),
             redis_url,
             kafka,
             create_topics: get("FLEET_KAFKA_CREATE_TOPICS")

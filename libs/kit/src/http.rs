@@ -141,6 +141,7 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// Everything a service's HTTP router is wrapped in.
 pub struct HttpParts {
     pub service: &'static str,
+    pub summary: &'static str,
     pub metrics: Metrics,
     pub readiness: Readiness,
     pub verifier: auth::Verifier,
@@ -151,8 +152,11 @@ pub struct HttpParts {
 /// Assembles a service's router: its own routes, `/healthz/*`, `/metrics`, `/openapi.json`,
 /// then the middleware.
 pub fn assemble(routes: Router, mut openapi: OpenApi, p: HttpParts) -> Router {
-    openapi.info.title = format!("{} API", p.service);
-    openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
+    openapi.info = utoipa::openapi::InfoBuilder::new()
+        .title(format!("{} API", p.service))
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(p.summary))
+        .build();
     let openapi_json: Arc<String> = Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".into()));
     let metrics = p.metrics.clone();
     let readiness = p.readiness.clone();

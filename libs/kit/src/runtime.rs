@@ -211,6 +211,7 @@ pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fle
             openapi,
             HttpParts {
                 service: def.name,
+                summary: def.summary,
                 metrics,
                 readiness: readiness.clone(),
                 verifier: shared.verifier.clone(),
@@ -341,8 +342,16 @@ pub async fn serve(shared: &Shared, defs: &[&'static ServiceDef]) -> anyhow::Res
         pool_cfg.max_connections = cfg.pool_max;
         launches.push(Launch {
             def,
-            http: SocketAddr::new(cfg.bind_host, cfg.http_port.unwrap_or(def.http_port)),
-            grpc: SocketAddr::new(cfg.bind_host, cfg.grpc_port.unwrap_or(def.grpc_port)),
+            http: SocketAddr::new(
+                cfg.bind_host,
+                cfg.http_port
+                    .unwrap_or(def.http_port.saturating_add(cfg.port_offset)),
+            ),
+            grpc: SocketAddr::new(
+                cfg.bind_host,
+                cfg.grpc_port
+                    .unwrap_or(def.grpc_port.saturating_add(cfg.port_offset)),
+            ),
             db: store::connect_lazy(&pool_cfg)?,
         });
     }
