@@ -82,6 +82,8 @@ pub struct ConsumerSpec {
     /// Kafka consumer group; by default the name.
     pub group: String,
     pub handler: Arc<dyn Handler>,
+    /// Called after an event's effect has committed (metrics, benchmarks).
+    pub on_applied: Option<Arc<dyn Fn(&Envelope) + Send + Sync>>,
 }
 
 impl ConsumerSpec {
@@ -92,6 +94,7 @@ impl ConsumerSpec {
             name,
             topics: topics.iter().map(|t| t.to_string()).collect(),
             handler: Arc::new(handler),
+            on_applied: None,
         }
     }
 }
@@ -200,7 +203,12 @@ async fn process<M: Message>(
     let mut delay = cfg.backoff;
     loop {
         match apply(pool, spec, topic, &env, event_id).await {
-            Ok(Outcome::Applied) => return true,
+            Ok(Outcome::Applied) => {
+                if let Some(f) = &spec.on_applied {
+                    f(&env);
+                }
+                return true;
+            }
             Ok(Outcome::Duplicate) => {
                 tracing::debug!(event_id = %event_id, "already handled; skipped");
                 return true;

@@ -9,6 +9,7 @@ pub use consumer::{ConsumerConfig, ConsumerSpec, Handler, HandlerError, run_cons
 pub use contracts::events::{Envelope, Event};
 pub use producer::{KafkaConfig, Producer, ensure_topics};
 pub use relay::{Batch, Relay, RelayConfig};
+pub use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {

@@ -18,6 +18,8 @@ use kit::{
 };
 use uuid::Uuid;
 
+pub mod sample;
+
 pub const OWNER_ROLE: &str = "fleet_owner";
 pub const APP_ROLE: &str = "fleet_app";
 pub const ISSUER: &str = "https://auth.test.local";

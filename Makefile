@@ -1,0 +1,64 @@
+# The commands people use. Everything runs against real PostgreSQL, Redis and a Kafka-protocol
+# broker, which `make deps` installs (Debian) and starts when they are missing.
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/fleet-target
+export CARGO_TERM_COLOR ?= never
+FLEET := $(CARGO_TARGET_DIR)/debug/fleet
+FLEET_RELEASE := $(CARGO_TARGET_DIR)/release/fleet
+NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
+
+.PHONY: help deps build run migrate test test-rust chart kong lint fmt bench images clean-test-dbs
+
+help:
+	@echo "make run     start the datastores and the whole fleet (FLEET_ENV=development)"
+	@echo "make test    every test against the real datastores, the chart and the Kong config"
+	@echo "make lint    rustfmt check and clippy with warnings denied"
+	@echo "make bench   benchmarks (release build); prints figures"
+	@echo "make chart   render and validate the Helm chart"
+	@echo "make images  build the container image (needs a Docker engine)"
+
+deps:
+	@scripts/deps.sh
+
+build:
+	cargo build -p fleet
+
+migrate: deps build
+	FLEET_ENV=development $(FLEET) migrate --target all
+
+run: migrate
+	@echo "Starting the fleet (Ctrl-C stops it). Mail goes to var/mailbox/."
+	FLEET_ENV=development $(FLEET) serve --target all
+
+test: deps test-rust chart kong
+
+test-rust:
+ifeq ($(NEXTEST),yes)
+	cargo nextest run --workspace --no-fail-fast
+else
+	cargo test --workspace --no-fail-fast
+endif
+
+chart:
+	scripts/chart-test.sh
+
+kong:
+	scripts/kong-test.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+bench: deps
+	@command -v wrk >/dev/null || { echo "installing wrk"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	cargo build --release -p fleet -p bench
+	FLEET_ENV=development $(FLEET_RELEASE) migrate --target all
+	$(CARGO_TARGET_DIR)/release/fleet-bench --fleet $(FLEET_RELEASE)
+
+images:
+	@if docker info >/dev/null 2>&1; then \
+		docker build -f docker/Dockerfile -t workflow-platform/fleet:dev . ; \
+	else echo "no Docker engine here: the image builds where one runs (docker/Dockerfile)"; exit 1; fi
