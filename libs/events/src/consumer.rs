@@ -19,7 +19,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::{Envelope, EventsError, KafkaConfig, Producer, dlq_topic, trace};
+use crate::{
+    Envelope, EventsError, KafkaConfig, Producer, dlq_topic, metrics::ConsumerMetrics, trace,
+};
 
 /// Why a handler failed.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +109,7 @@ pub struct ConsumerConfig {
     /// First retry delay; doubles per attempt up to `max_backoff`.
     pub backoff: Duration,
     pub max_backoff: Duration,
+    pub metrics: ConsumerMetrics,
 }
 
 impl ConsumerConfig {
@@ -116,6 +119,7 @@ impl ConsumerConfig {
             max_attempts: 5,
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            metrics: ConsumerMetrics::default(),
         }
     }
 }
@@ -204,12 +208,26 @@ async fn process<M: Message>(
     loop {
         match apply(pool, spec, topic, &env, event_id).await {
             Ok(Outcome::Applied) => {
+                cfg.metrics.count(&spec.name, "applied");
+                if let Ok(at) = time::OffsetDateTime::parse(
+                    &env.occurred_at,
+                    &time::format_description::well_known::Rfc3339,
+                ) {
+                    let lag = (time::OffsetDateTime::now_utc() - at).as_seconds_f64().max(0.0);
+                    cfg.metrics
+                        .lag
+                        .get_or_create(&crate::metrics::ConsumerName {
+                            consumer: spec.name.clone(),
+                        })
+                        .observe(lag);
+                }
                 if let Some(f) = &spec.on_applied {
                     f(&env);
                 }
                 return true;
             }
             Ok(Outcome::Duplicate) => {
+                cfg.metrics.count(&spec.name, "duplicate");
                 tracing::debug!(event_id = %event_id, "already handled; skipped");
                 return true;
             }
@@ -219,7 +237,9 @@ async fn process<M: Message>(
             Err(HandlerError::Failed(e)) => {
                 attempt += 1;
                 tracing::warn!(error = %e, attempt, "handler failed");
+                cfg.metrics.count(&spec.name, "retried");
                 if attempt >= cfg.max_attempts {
+                    cfg.metrics.count(&spec.name, "dead_lettered");
                     dead_letter(producer, spec, topic, msg, payload, &e, attempt).await;
                     record_dead_letter(pool, spec, topic, &env, event_id, &e).await;
                     return true;

@@ -11,7 +11,7 @@ use futures::future::join_all;
 use sqlx::{PgPool, Row, postgres::PgListener};
 use tokio_util::sync::CancellationToken;
 
-use crate::{EventsError, Producer, trace::TRACEPARENT};
+use crate::{EventsError, Producer, metrics::RelayMetrics, trace::TRACEPARENT};
 
 /// Arbitrary constant naming the relay's advisory lock.
 const RELAY_LOCK: i64 = 0x6f75_7462_6f78; // "outbox"
@@ -41,6 +41,7 @@ pub struct Relay {
     pool: PgPool,
     producer: Producer,
     cfg: RelayConfig,
+    metrics: RelayMetrics,
 }
 
 struct Row_ {
@@ -73,7 +74,27 @@ impl Relay {
             pool,
             producer,
             cfg,
+            metrics: RelayMetrics::default(),
         }
+    }
+
+    /// Reports into `metrics` (registered by the caller).
+    pub fn with_metrics(mut self, metrics: RelayMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Updates the pending-rows and lag gauges.
+    pub async fn observe_backlog(&self) -> Result<(), EventsError> {
+        let (pending, lag_ms): (i64, f64) = sqlx::query_as(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)) * 1000, 0)::float8 \
+             FROM outbox WHERE sent_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        self.metrics.pending.set(pending);
+        self.metrics.lag_ms.set(lag_ms as i64);
+        Ok(())
     }
 
     /// Claims the next batch of unsent rows (empty if another relay holds the lock).
@@ -150,6 +171,8 @@ impl Relay {
                 .await?;
         }
         batch.tx.commit().await?;
+        self.metrics.published.inc_by(sent.len() as u64);
+        self.metrics.failed.inc_by((results.len() - sent.len()) as u64);
         Ok(sent.len())
     }
 
@@ -210,7 +233,10 @@ impl Relay {
                 };
             }
             match self.drain().await {
-                Ok(_) => backoff = Duration::from_millis(200),
+                Ok(_) => {
+                    backoff = Duration::from_millis(200);
+                    let _ = self.observe_backlog().await;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox relay cycle failed");
                     tokio::select! {

@@ -43,6 +43,8 @@ pub struct Metrics {
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     pub dependency_up: Family<CheckLabels, Gauge>,
+    pub relay: events::metrics::RelayMetrics,
+    pub consumers: events::metrics::ConsumerMetrics,
 }
 
 impl Metrics {
@@ -73,11 +75,16 @@ impl Metrics {
             "1 when a dependency (database, kafka, redis) answered the last readiness check",
             dependency_up.clone(),
         );
+        let relay = events::metrics::RelayMetrics::default();
+        let consumers = events::metrics::ConsumerMetrics::default();
+        events::metrics::register(&mut registry, &relay, &consumers);
         Metrics {
             registry: Arc::new(Mutex::new(registry)),
             http_requests,
             http_latency,
             dependency_up,
+            relay,
+            consumers,
         }
     }
 

@@ -184,6 +184,7 @@ pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fle
     for l in launches {
         let def = l.def;
         let metrics = Metrics::new(def.name);
+        let metrics_handle = metrics.clone();
         let ctx = Ctx {
             name: def.name,
             config: shared.config.clone(),
@@ -291,11 +292,13 @@ pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fle
             l.db.clone(),
             shared.producer.clone(),
             events::RelayConfig::default(),
-        );
+        )
+        .with_metrics(metrics_handle.relay.clone());
         tasks.push(tokio::spawn(relay.run(shutdown.clone())));
 
         for spec in parts.consumers {
-            let cfg = events::ConsumerConfig::new(shared.config.kafka.clone());
+            let mut cfg = events::ConsumerConfig::new(shared.config.kafka.clone());
+            cfg.metrics = metrics_handle.consumers.clone();
             let (db, producer, token) = (l.db.clone(), shared.producer.clone(), shutdown.clone());
             tasks.push(tokio::spawn(async move {
                 let name = spec.name.clone();

@@ -207,11 +207,18 @@ impl Scope {
     }
 }
 
-/// Opens a transaction and sets the RLS settings (transaction-local) in the same round trip.
+/// Opens a transaction and sets the RLS settings (transaction-local) in the same round trip:
+/// `BEGIN` and the `set_config` calls travel as one simple query.
 pub async fn begin(pool: &PgPool, scope: Scope) -> Result<Tx, StoreError> {
-    let mut tx = pool.begin().await?;
-    set_scope(&mut tx, scope).await?;
-    Ok(tx)
+    // Both values are typed (a UUID's canonical form, a fixed word), never caller text, so
+    // inlining them cannot inject SQL.
+    let org = scope.organization_id.map(|o| o.to_string()).unwrap_or_default();
+    let stmt = format!(
+        "BEGIN; SELECT set_config('app.current_organization_id', '{org}', true), \
+         set_config('app.principal_type', '{}', true)",
+        scope.principal.as_str()
+    );
+    Ok(pool.begin_with(sqlx::AssertSqlSafe(stmt)).await?)
 }
 
 /// `begin` for one tenant: the transaction sees only `org`'s rows.

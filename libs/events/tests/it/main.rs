@@ -177,6 +177,7 @@ async fn outbox_to_consumer_exactly_once_with_redelivery_crash_and_dlq() -> anyh
     let mut cfg = ConsumerConfig::new(kafka.clone());
     cfg.max_attempts = 3;
     cfg.backoff = Duration::from_millis(10);
+    let metrics = cfg.metrics.clone();
     let stop = CancellationToken::new();
     let consumer = tokio::spawn(events::run_consumer(
         b.app.clone(),
@@ -257,6 +258,21 @@ async fn outbox_to_consumer_exactly_once_with_redelivery_crash_and_dlq() -> anyh
             .all(|(_, h)| h["traceparent"].starts_with("00-0af7651916cd43dd8448eb211c80319c-")),
     );
     assert!(main.iter().filter(|(_, h)| h.contains_key("traceparent")).count() >= 4);
+
+    // The consumer's metrics tell the same story.
+    let seen = |outcome: &str| {
+        metrics
+            .messages
+            .get_or_create(&kit::events::metrics::ConsumerLabels {
+                consumer: "service-b.widgets".into(),
+                outcome: outcome.into(),
+            })
+            .get()
+    };
+    assert_eq!(seen("applied"), 3);
+    assert_eq!(seen("duplicate"), 2);
+    assert_eq!(seen("dead_lettered"), 1);
+    assert_eq!(seen("retried"), 3);
 
     stop.cancel();
     consumer.await??;

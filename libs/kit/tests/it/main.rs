@@ -68,6 +68,7 @@ async fn runtime_endpoints_answer() -> anyhow::Result<()> {
     assert!(metrics.contains("route=\"/api/v1/things/{id}\""));
     assert!(metrics.contains("http_request_duration_seconds_bucket"));
     assert!(metrics.contains("dependency_up{") && metrics.contains("service=\"things\""));
+    assert!(metrics.contains("outbox_pending") && metrics.contains("outbox_published_total"), "{metrics}");
     Ok(())
 }
 
