@@ -35,7 +35,9 @@ pub async fn run() -> anyhow::Result<()> {
     let kafka = testkit::kafka();
     let producer = Producer::new(&kafka)?;
     let stop = CancellationToken::new();
-    tokio::spawn(Relay::new(a.app.clone(), producer.clone(), RelayConfig::default()).run(stop.clone()));
+    tokio::spawn(
+        Relay::new(a.app.clone(), producer.clone(), RelayConfig::default()).run(stop.clone()),
+    );
 
     let committed: Stamps = Arc::new(Mutex::new(Default::default()));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(1000)));
@@ -48,7 +50,13 @@ pub async fn run() -> anyhow::Result<()> {
             l.lock().expect("lock").push(now.duration_since(*t));
         }
     }));
-    tokio::spawn(events::run_consumer(b.app.clone(), producer.clone(), spec, ConsumerConfig::new(kafka), stop.clone()));
+    tokio::spawn(events::run_consumer(
+        b.app.clone(),
+        producer.clone(),
+        spec,
+        ConsumerConfig::new(kafka),
+        stop.clone(),
+    ));
 
     let org = Uuid::new_v4();
     let write = |n: usize| {
@@ -67,7 +75,10 @@ pub async fn run() -> anyhow::Result<()> {
             let mut tx = kit::store::tenant_tx(&a.app, org).await?;
             kit::store::outbox::write(&mut tx, topic, &env).await?;
             tx.commit().await?;
-            committed.lock().expect("lock").insert(env.event_id, Instant::now());
+            committed
+                .lock()
+                .expect("lock")
+                .insert(env.event_id, Instant::now());
             anyhow::Ok(())
         }
     };
@@ -75,7 +86,10 @@ pub async fn run() -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     write(0).await?;
     while latencies.lock().expect("lock").is_empty() {
-        anyhow::ensure!(Instant::now() < deadline, "consumer never applied the warm-up event");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "consumer never applied the warm-up event"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     latencies.lock().expect("lock").clear();
@@ -93,11 +107,24 @@ pub async fn run() -> anyhow::Result<()> {
     let mut l = latencies.lock().expect("lock").clone();
     stop.cancel();
     l.sort();
-    let pct = |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(f64::NAN);
+    let pct = |p: f64| {
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(f64::NAN)
+    };
     println!("\n## outbox commit -> consumer effect committed (1 000 events, ~250/s)");
-    println!("events applied              {:>8} in {:.1} s", l.len(), started.elapsed().as_secs_f64());
+    println!(
+        "events applied              {:>8} in {:.1} s",
+        l.len(),
+        started.elapsed().as_secs_f64()
+    );
     println!("p50                         {:>8.2} ms", pct(0.50));
     println!("p99                         {:>8.2} ms", pct(0.99));
-    println!("max                         {:>8.2} ms", l.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(f64::NAN));
+    println!(
+        "max                         {:>8.2} ms",
+        l.last()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(f64::NAN)
+    );
     Ok(())
 }

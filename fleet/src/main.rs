@@ -65,7 +65,11 @@ fn resolve(names: &[String]) -> anyhow::Result<Vec<&'static ServiceDef>> {
             Some(_) => {}
             None => bail!(
                 "unknown target {n:?}; valid targets: all, {}",
-                targets::ALL.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+                targets::ALL
+                    .iter()
+                    .map(|d| d.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -129,11 +133,15 @@ async fn main() -> anyhow::Result<()> {
             let cfg = FleetConfig::from_env()?;
             kit::telemetry::init(&cfg)?;
             if cfg.is_dev() {
-                tracing::warn!("FLEET_ENV=development: local defaults in use; never run a deployment like this");
+                tracing::warn!(
+                    "FLEET_ENV=development: local defaults in use; never run a deployment like this"
+                );
             }
             let issues_tokens = defs.iter().any(|d| d.name == "org-auth");
             let shared = runtime::Shared::from_config(cfg, issues_tokens)?;
-            let fleet = runtime::serve(&shared, &defs).await.context("starting services")?;
+            let fleet = runtime::serve(&shared, &defs)
+                .await
+                .context("starting services")?;
             for s in &fleet.services {
                 println!("{:<22} http://{}  grpc://{}", s.name, s.http, s.grpc);
             }
@@ -151,9 +159,15 @@ async fn main() -> anyhow::Result<()> {
                     ms = started.elapsed().as_millis() as u64,
                     "all services ready"
                 );
-                println!("all {} services ready in {} ms", fleet.services.len(), started.elapsed().as_millis());
+                println!(
+                    "all {} services ready in {} ms",
+                    fleet.services.len(),
+                    started.elapsed().as_millis()
+                );
             } else if !token.is_cancelled() {
-                tracing::warn!("not every service is ready yet; they keep retrying their dependencies");
+                tracing::warn!(
+                    "not every service is ready yet; they keep retrying their dependencies"
+                );
             }
             tokio::spawn(async move {
                 shutdown_signal().await;

@@ -3,7 +3,9 @@
 use std::{env, fs, path::PathBuf};
 
 fn protos(dir: &PathBuf, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -25,7 +27,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let fds = protox::compile(&files, [&root])?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
-    fs::write(out.join("descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
+    fs::write(
+        out.join("descriptor.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
     tonic_prost_build::configure()
         // Event payloads travel as JSON inside the envelope: give them serde with the proto
         // field names, defaults for absent fields (forward compatibility).

@@ -17,13 +17,32 @@ fn dev_env(cmd: &mut Command) -> &mut Command {
 
 #[test]
 fn help_lists_every_target() {
-    let out = Command::new(FLEET).arg("--help").output().expect("run fleet");
+    let out = Command::new(FLEET)
+        .arg("--help")
+        .output()
+        .expect("run fleet");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for name in [
-        "org-auth", "human-agent", "research", "demo", "nda", "pricing", "proposal", "prd",
-        "orchestration", "voice", "config", "monitoring", "analytics", "support", "crm",
-        "manufacturer-catalog", "tenant-provisioning", "feedback", "all",
+        "org-auth",
+        "human-agent",
+        "research",
+        "demo",
+        "nda",
+        "pricing",
+        "proposal",
+        "prd",
+        "orchestration",
+        "voice",
+        "config",
+        "monitoring",
+        "analytics",
+        "support",
+        "crm",
+        "manufacturer-catalog",
+        "tenant-provisioning",
+        "feedback",
+        "all",
     ] {
         assert!(text.contains(name), "--help lists {name}");
     }
@@ -31,7 +50,10 @@ fn help_lists_every_target() {
 
 #[test]
 fn targets_json_matches_the_architecture_table() {
-    let out = Command::new(FLEET).args(["targets", "--json"]).output().expect("run fleet");
+    let out = Command::new(FLEET)
+        .args(["targets", "--json"])
+        .output()
+        .expect("run fleet");
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let list = list.as_array().expect("array");
     assert_eq!(list.len(), 18);
@@ -40,8 +62,10 @@ fn targets_json_matches_the_architecture_table() {
     assert_eq!(org_auth["http_port"], 8100);
     assert_eq!(org_auth["grpc_port"], 9100);
     assert_eq!(org_auth["database"], "org_auth");
-    let ports: std::collections::HashSet<u64> =
-        list.iter().map(|s| s["http_port"].as_u64().expect("port")).collect();
+    let ports: std::collections::HashSet<u64> = list
+        .iter()
+        .map(|s| s["http_port"].as_u64().expect("port"))
+        .collect();
     assert_eq!(ports.len(), 18, "every service has its own port");
 }
 
@@ -53,7 +77,10 @@ fn an_unknown_target_is_refused_with_the_valid_ones() {
         .expect("run fleet");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown target \"nope\"") && err.contains("human-agent"), "{err}");
+    assert!(
+        err.contains("unknown target \"nope\"") && err.contains("human-agent"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -65,7 +92,10 @@ fn production_refuses_to_start_without_its_settings() {
         .expect("run fleet");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("FLEET_REDIS_URL") && err.contains("production"), "{err}");
+    assert!(
+        err.contains("FLEET_REDIS_URL") && err.contains("production"),
+        "{err}"
+    );
 
     // Everything but the signing key: org-auth must not invent one in production.
     let out = Command::new(FLEET)
@@ -123,8 +153,13 @@ fn all_eighteen_services_come_up_ready_in_one_process() {
     }
     let ready_after = started.elapsed();
     // Graceful shutdown on SIGTERM.
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let status = child.wait().expect("wait");
-    assert!(pending.is_empty(), "not ready after {ready_after:?}: ports {pending:?}");
+    assert!(
+        pending.is_empty(),
+        "not ready after {ready_after:?}: ports {pending:?}"
+    );
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
 }

@@ -24,7 +24,9 @@ pub struct SigningKey {
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish()
     }
 }
 
@@ -33,8 +35,8 @@ impl SigningKey {
     /// thumbprint is used, so the same key always has the same id.
     pub fn from_pem(pem: &[u8], kid: Option<String>) -> Result<Self, AuthError> {
         let key = EncodingKey::from_rsa_pem(pem).map_err(|e| AuthError::Key(e.to_string()))?;
-        let mut jwk =
-            Jwk::from_encoding_key(&key, Algorithm::RS256).map_err(|e| AuthError::Key(e.to_string()))?;
+        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::RS256)
+            .map_err(|e| AuthError::Key(e.to_string()))?;
         let kid = match kid {
             Some(k) if !k.is_empty() => k,
             _ => jwk
@@ -49,7 +51,8 @@ impl SigningKey {
     /// A fresh 2048-bit key, as PKCS#8 PEM — for tests and for development runs that were given
     /// no key (never a built-in one).
     pub fn generate_pem() -> Result<String, AuthError> {
-        let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| AuthError::Key("RSA key generation failed".into()))?;
+        let pair = KeyPair::generate(KeySize::Rsa2048)
+            .map_err(|_| AuthError::Key("RSA key generation failed".into()))?;
         let der = pair
             .as_der()
             .map_err(|_| AuthError::Key("RSA key encoding failed".into()))?;

@@ -13,6 +13,6 @@ mod verify;
 pub use claims::{Claims, UserType};
 pub use keys::{Signer, SigningKey};
 pub use principal::{AgentInfo, OptionalPrincipal, Permissions, Principal};
-pub use verify::{AuthError, JwksSource, Verifier, VerifierConfig};
+pub use verify::{AuthError, JwksSource, Verifier, VerifierConfig, VerifyKey};
 
 pub use jsonwebtoken::jwk::JwkSet;

@@ -151,7 +151,10 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalPrincipal {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Self::Rejection> {
-        if !parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
+        if !parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
             return Ok(OptionalPrincipal(None));
         }
         Principal::from_request_parts(parts, s)

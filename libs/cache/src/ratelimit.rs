@@ -151,7 +151,9 @@ impl RateLimiter {
         if d.allowed {
             Ok(d)
         } else {
-            Err(Problem::rate_limited(d.retry_after.as_millis().div_ceil(1000) as u64))
+            Err(Problem::rate_limited(
+                d.retry_after.as_millis().div_ceil(1000) as u64,
+            ))
         }
     }
 }

@@ -2,7 +2,7 @@
 //! `event_type` and topic.
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-pub use crate::workflow::events::v1 as v1;
+pub use crate::workflow::events::v1;
 
 /// `{event_id, event_type, source, occurred_at, organization_id, subject_id, trace_parent, data}`
 /// — JSON on Kafka; the message key is `organization_id` so one tenant's events keep their order.
@@ -37,10 +37,12 @@ impl Envelope {
 
 #[derive(Debug)]
 pub enum DecodeError {
-    WrongType { expected: &'static str, found: String },
+    WrongType {
+        expected: &'static str,
+        found: String,
+    },
     Payload(serde_json::Error),
 }
-
 
 impl std::error::Error for DecodeError {}
 
@@ -127,8 +129,7 @@ mod tests {
 
     #[test]
     fn absent_fields_default() {
-        let e: v1::AgentRegistered =
-            serde_json::from_str(r#"{"agent_id":"a"}"#).expect("defaults");
+        let e: v1::AgentRegistered = serde_json::from_str(r#"{"agent_id":"a"}"#).expect("defaults");
         assert!(e.roles.is_empty());
     }
 }

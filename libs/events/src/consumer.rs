@@ -143,9 +143,19 @@ pub async fn run_consumer(
         .set("group.id", &spec.group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", cfg.kafka.session_timeout_ms.to_string())
-        .set("max.poll.interval.ms", cfg.kafka.max_poll_interval_ms.to_string())
-        .set("heartbeat.interval.ms", (cfg.kafka.session_timeout_ms / 3).max(100).to_string())
+        .set(
+            "session.timeout.ms",
+            cfg.kafka.session_timeout_ms.to_string(),
+        )
+        .set(
+            "max.poll.interval.ms",
+            cfg.kafka.max_poll_interval_ms.to_string(),
+        )
+        .set("fetch.wait.max.ms", cfg.kafka.fetch_wait_max_ms.to_string())
+        .set(
+            "heartbeat.interval.ms",
+            (cfg.kafka.session_timeout_ms / 3).max(100).to_string(),
+        )
         .create()?;
     let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
@@ -169,9 +179,11 @@ pub async fn run_consumer(
         let span = tracing::info_span!("consume", consumer = %spec.name, topic = %topic,
             partition = msg.partition(), offset = msg.offset(), event_type = tracing::field::Empty);
         trace::continue_trace(&span, &headers);
-        let done = process(&pool, &producer, &spec, &cfg, &topic, &msg, &payload, &shutdown)
-            .instrument(span)
-            .await;
+        let done = process(
+            &pool, &producer, &spec, &cfg, &topic, &msg, &payload, &shutdown,
+        )
+        .instrument(span)
+        .await;
         if done {
             if let Err(e) = consumer.commit_message(&msg, CommitMode::Async) {
                 tracing::warn!(consumer = %spec.name, error = %e, "offset commit failed");
@@ -213,7 +225,9 @@ async fn process<M: Message>(
                     &env.occurred_at,
                     &time::format_description::well_known::Rfc3339,
                 ) {
-                    let lag = (time::OffsetDateTime::now_utc() - at).as_seconds_f64().max(0.0);
+                    let lag = (time::OffsetDateTime::now_utc() - at)
+                        .as_seconds_f64()
+                        .max(0.0);
                     cfg.metrics
                         .lag
                         .get_or_create(&crate::metrics::ConsumerName {

@@ -66,11 +66,31 @@ impl ConsumerMetrics {
 
 /// Registers both sets in `registry`.
 pub fn register(registry: &mut Registry, relay: &RelayMetrics, consumers: &ConsumerMetrics) {
-    registry.register("outbox_published", "Outbox rows published to Kafka", relay.published.clone());
-    registry.register("outbox_publish_failures", "Outbox publish attempts that failed", relay.failed.clone());
-    registry.register("outbox_pending", "Outbox rows not yet published", relay.pending.clone());
-    registry.register("outbox_lag_milliseconds", "Age of the oldest unpublished outbox row", relay.lag_ms.clone());
-    registry.register("consumer_messages", "Consumed messages by outcome", consumers.messages.clone());
+    registry.register(
+        "outbox_published",
+        "Outbox rows published to Kafka",
+        relay.published.clone(),
+    );
+    registry.register(
+        "outbox_publish_failures",
+        "Outbox publish attempts that failed",
+        relay.failed.clone(),
+    );
+    registry.register(
+        "outbox_pending",
+        "Outbox rows not yet published",
+        relay.pending.clone(),
+    );
+    registry.register(
+        "outbox_lag_milliseconds",
+        "Age of the oldest unpublished outbox row",
+        relay.lag_ms.clone(),
+    );
+    registry.register(
+        "consumer_messages",
+        "Consumed messages by outcome",
+        consumers.messages.clone(),
+    );
     registry.register(
         "consumer_lag_seconds",
         "Time from an event's occurrence to its effect committing",

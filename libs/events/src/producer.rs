@@ -19,6 +19,9 @@ pub struct KafkaConfig {
     /// timeout, so local runs and tests set these low; a real Kafka cluster keeps defaults.
     pub session_timeout_ms: u32,
     pub max_poll_interval_ms: u32,
+    /// How long a fetch may wait for data. Kafka answers a waiting fetch as soon as data
+    /// arrives; Tansu waits the full time, so locally it bounds consumer latency.
+    pub fetch_wait_max_ms: u32,
 }
 
 impl KafkaConfig {
@@ -27,6 +30,7 @@ impl KafkaConfig {
             bootstrap: bootstrap.into(),
             session_timeout_ms: 45_000,
             max_poll_interval_ms: 300_000,
+            fetch_wait_max_ms: 500,
         }
     }
 }
@@ -109,7 +113,9 @@ pub async fn ensure_topics(
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(EventsError::Other(format!("creating topic {topic}: {code}")));
+                return Err(EventsError::Other(format!(
+                    "creating topic {topic}: {code}"
+                )));
             }
         }
     }

@@ -158,11 +158,16 @@ impl Relay {
             .filter(|(_, r)| r.is_ok())
             .map(|(id, _)| *id)
             .collect();
-        sqlx::query("UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1)")
-            .bind(&sent)
-            .execute(&mut *batch.tx)
-            .await?;
-        for (id, err) in results.iter().filter_map(|(id, r)| r.as_ref().err().map(|e| (id, e))) {
+        sqlx::query(
+            "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1)",
+        )
+        .bind(&sent)
+        .execute(&mut *batch.tx)
+        .await?;
+        for (id, err) in results
+            .iter()
+            .filter_map(|(id, r)| r.as_ref().err().map(|e| (id, e)))
+        {
             tracing::warn!(outbox_id = id, error = %err, "outbox publish failed; will retry");
             sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
                 .bind(id)
@@ -172,7 +177,9 @@ impl Relay {
         }
         batch.tx.commit().await?;
         self.metrics.published.inc_by(sent.len() as u64);
-        self.metrics.failed.inc_by((results.len() - sent.len()) as u64);
+        self.metrics
+            .failed
+            .inc_by((results.len() - sent.len()) as u64);
         Ok(sent.len())
     }
 

@@ -126,13 +126,16 @@ impl FleetConfig {
         };
         let port = |k: &str| -> Result<Option<u16>, ConfigError> {
             get(k)
-                .map(|v| v.parse::<u16>().map_err(|_| ConfigError(format!("{k} must be a port, got {v:?}"))))
+                .map(|v| {
+                    v.parse::<u16>()
+                        .map_err(|_| ConfigError(format!("{k} must be a port, got {v:?}")))
+                })
                 .transpose()
         };
         let bind_host = match get("FLEET_BIND_HOST") {
-            Some(h) => h
-                .parse()
-                .map_err(|_| ConfigError(format!("FLEET_BIND_HOST must be an IP address, got {h:?}")))?,
+            Some(h) => h.parse().map_err(|_| {
+                ConfigError(format!("FLEET_BIND_HOST must be an IP address, got {h:?}"))
+            })?,
             None if dev => IpAddr::from([127, 0, 0, 1]),
             None => IpAddr::from([0, 0, 0, 0]),
         };
@@ -141,11 +144,20 @@ impl FleetConfig {
             // Tansu completes a group join only after the rebalance timeout: keep it short.
             kafka.session_timeout_ms = 6_000;
             kafka.max_poll_interval_ms = 6_000;
+            kafka.fetch_wait_max_ms = 10;
         }
-        kafka.session_timeout_ms =
-            parse_u("FLEET_KAFKA_SESSION_TIMEOUT_MS", kafka.session_timeout_ms.into())? as u32;
-        kafka.max_poll_interval_ms =
-            parse_u("FLEET_KAFKA_MAX_POLL_INTERVAL_MS", kafka.max_poll_interval_ms.into())? as u32;
+        kafka.session_timeout_ms = parse_u(
+            "FLEET_KAFKA_SESSION_TIMEOUT_MS",
+            kafka.session_timeout_ms.into(),
+        )? as u32;
+        kafka.max_poll_interval_ms = parse_u(
+            "FLEET_KAFKA_MAX_POLL_INTERVAL_MS",
+            kafka.max_poll_interval_ms.into(),
+        )? as u32;
+        kafka.fetch_wait_max_ms = parse_u(
+            "FLEET_KAFKA_FETCH_WAIT_MAX_MS",
+            kafka.fetch_wait_max_ms.into(),
+        )? as u32;
         let internal_token = match get("FLEET_INTERNAL_TOKEN_FILE") {
             Some(path) => Some(
                 std::fs::read_to_string(&path)
@@ -209,7 +221,10 @@ impl FleetConfig {
 
     /// A raw setting (services read their own provider settings through this).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.env.get(key).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.env
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 
     /// A setting that must be present in production; `dev_default` applies in development.
@@ -225,7 +240,13 @@ impl FleetConfig {
     /// `DATABASE_URL` when this process serves only that service, else `FLEET_POSTGRES_URL`
     /// with the service's database appended, else (development) the local server.
     pub fn database_url(&self, def: &ServiceDef, only_target: bool) -> Result<String, ConfigError> {
-        self.resolve_db(def, only_target, "DATABASE_URL", "FLEET_POSTGRES_URL", DEV_POSTGRES)
+        self.resolve_db(
+            def,
+            only_target,
+            "DATABASE_URL",
+            "FLEET_POSTGRES_URL",
+            DEV_POSTGRES,
+        )
     }
 
     /// The same for the owning role that runs migrations (`MIGRATE_DATABASE_URL`, …).
@@ -277,13 +298,21 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn production_names_every_missing_setting() {
         let err = FleetConfig::from_map(map(&[])).err().expect("must fail");
-        for key in ["FLEET_REDIS_URL", "FLEET_KAFKA_BOOTSTRAP", "FLEET_JWT_ISSUER", "FLEET_JWT_AUDIENCE"] {
+        for key in [
+            "FLEET_REDIS_URL",
+            "FLEET_KAFKA_BOOTSTRAP",
+            "FLEET_JWT_ISSUER",
+            "FLEET_JWT_AUDIENCE",
+        ] {
             assert!(err.0.contains(key), "{} should name {key}", err.0);
         }
     }
@@ -299,17 +328,23 @@ mod tests {
 
     #[test]
     fn bad_numbers_are_named() {
-        let err = FleetConfig::from_map(map(&[("FLEET_ENV", "development"), ("FLEET_DB_POOL_MAX", "many")]))
-            .err()
-            .expect("must fail");
+        let err = FleetConfig::from_map(map(&[
+            ("FLEET_ENV", "development"),
+            ("FLEET_DB_POOL_MAX", "many"),
+        ]))
+        .err()
+        .expect("must fail");
         assert!(err.0.contains("FLEET_DB_POOL_MAX"));
     }
 
     #[test]
     fn short_internal_token_refused() {
-        let err = FleetConfig::from_map(map(&[("FLEET_ENV", "development"), ("FLEET_INTERNAL_TOKEN", "short")]))
-            .err()
-            .expect("must fail");
+        let err = FleetConfig::from_map(map(&[
+            ("FLEET_ENV", "development"),
+            ("FLEET_INTERNAL_TOKEN", "short"),
+        ]))
+        .err()
+        .expect("must fail");
         assert!(err.0.contains("internal service token"));
     }
 }

@@ -30,7 +30,8 @@ fn correlation_from(req: &Request) -> String {
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 128
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         })
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
@@ -188,7 +189,12 @@ pub fn assemble(routes: Router, mut openapi: OpenApi, p: HttpParts) -> Router {
             "/openapi.json",
             get(move || {
                 let doc = openapi_json.clone();
-                async move { ([(header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned()) }
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        doc.as_str().to_owned(),
+                    )
+                }
             }),
         );
     routes
@@ -200,7 +206,9 @@ pub fn assemble(routes: Router, mut openapi: OpenApi, p: HttpParts) -> Router {
             p.timeout,
         ))
         .layer(middleware::from_fn(problem_json))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .layer(middleware::from_fn_with_state(p.metrics, observe))
 }
 
@@ -301,7 +309,10 @@ mod tests {
 
     #[test]
     fn field_names_are_extracted() {
-        assert_eq!(field_of("missing field `email` at line 1 column 2"), "email");
+        assert_eq!(
+            field_of("missing field `email` at line 1 column 2"),
+            "email"
+        );
         assert_eq!(field_of("unknown field `admin`, expected one of"), "admin");
         assert_eq!(field_of("role: unknown variant `boss`"), "role");
         assert_eq!(field_of("items[0].sku: invalid type"), "items[0].sku");

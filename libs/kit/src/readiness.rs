@@ -91,7 +91,11 @@ impl Readiness {
                 .set(i64::from(c.ok));
         }
         let report = Report {
-            status: if checks.iter().all(|c| c.ok) { "ready" } else { "not_ready" },
+            status: if checks.iter().all(|c| c.ok) {
+                "ready"
+            } else {
+                "not_ready"
+            },
             service: self.service,
             checks,
         };

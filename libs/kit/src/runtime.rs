@@ -73,11 +73,19 @@ impl Shared {
 fn load_signer(config: &FleetConfig, needed: bool) -> anyhow::Result<Option<auth::Signer>> {
     let mut keys = Vec::new();
     for (i, path) in config.jwt.signing_key_files.iter().enumerate() {
-        let pem = std::fs::read(path)
-            .with_context(|| format!("FLEET_JWT_SIGNING_KEY_FILE: cannot read {}", path.display()))?;
-        let kid = if i == 0 { config.jwt.signing_kid.clone() } else { None };
+        let pem = std::fs::read(path).with_context(|| {
+            format!("FLEET_JWT_SIGNING_KEY_FILE: cannot read {}", path.display())
+        })?;
+        let kid = if i == 0 {
+            config.jwt.signing_kid.clone()
+        } else {
+            None
+        };
         keys.push(auth::SigningKey::from_pem(&pem, kid).with_context(|| {
-            format!("FLEET_JWT_SIGNING_KEY_FILE: {} is not an RSA private key", path.display())
+            format!(
+                "FLEET_JWT_SIGNING_KEY_FILE: {} is not an RSA private key",
+                path.display()
+            )
         })?);
     }
     if keys.is_empty() {
@@ -89,7 +97,9 @@ fn load_signer(config: &FleetConfig, needed: bool) -> anyhow::Result<Option<auth
                 "configuration: FLEET_JWT_SIGNING_KEY_FILE is required in production to issue tokens"
             );
         }
-        tracing::warn!("development mode: no FLEET_JWT_SIGNING_KEY_FILE, generated a signing key for this run");
+        tracing::warn!(
+            "development mode: no FLEET_JWT_SIGNING_KEY_FILE, generated a signing key for this run"
+        );
         keys.push(auth::SigningKey::generate()?);
     }
     Ok(Some(auth::Signer::new(
@@ -169,7 +179,10 @@ impl Fleet {
 
     async fn join(self) {
         let all = futures::future::join_all(self.tasks);
-        if tokio::time::timeout(Duration::from_secs(10), all).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), all)
+            .await
+            .is_err()
+        {
             tracing::warn!("some tasks did not stop within 10 s");
         }
     }

@@ -62,7 +62,9 @@ impl ServiceDef {
 
 impl std::fmt::Debug for ServiceDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServiceDef").field("name", &self.name).finish()
+        f.debug_struct("ServiceDef")
+            .field("name", &self.name)
+            .finish()
     }
 }
 

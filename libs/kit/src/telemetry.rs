@@ -80,7 +80,9 @@ impl Extractor for HeaderExtractor<'_> {
 /// Makes `span` continue the trace of an incoming `traceparent` header, if any.
 pub fn continue_http_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
     if headers.contains_key("traceparent") {
-        let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+        let cx = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderExtractor(headers))
+        });
         let _ = span.set_parent(cx);
     }
 }

@@ -212,7 +212,10 @@ impl Scope {
 pub async fn begin(pool: &PgPool, scope: Scope) -> Result<Tx, StoreError> {
     // Both values are typed (a UUID's canonical form, a fixed word), never caller text, so
     // inlining them cannot inject SQL.
-    let org = scope.organization_id.map(|o| o.to_string()).unwrap_or_default();
+    let org = scope
+        .organization_id
+        .map(|o| o.to_string())
+        .unwrap_or_default();
     let stmt = format!(
         "BEGIN; SELECT set_config('app.current_organization_id', '{org}', true), \
          set_config('app.principal_type', '{}', true)",
@@ -228,7 +231,10 @@ pub async fn tenant_tx(pool: &PgPool, org: Uuid) -> Result<Tx, StoreError> {
 
 /// Sets the RLS context on an open transaction (e.g. a consumer's, once it knows the tenant).
 pub async fn set_scope(tx: &mut Tx, scope: Scope) -> Result<(), StoreError> {
-    let org = scope.organization_id.map(|o| o.to_string()).unwrap_or_default();
+    let org = scope
+        .organization_id
+        .map(|o| o.to_string())
+        .unwrap_or_default();
     sqlx::query(
         "SELECT set_config('app.current_organization_id', $1, true), \
                 set_config('app.principal_type', $2, true)",

@@ -50,6 +50,7 @@ pub fn kafka() -> KafkaConfig {
     let mut k = KafkaConfig::new(env_or("FLEET_TEST_KAFKA", "127.0.0.1:9092"));
     k.session_timeout_ms = 3_000;
     k.max_poll_interval_ms = 3_000;
+    k.fetch_wait_max_ms = 10;
     k
 }
 
@@ -199,7 +200,10 @@ impl Drop for TestDb {
         let (app, owner) = (self.app.clone(), self.owner.clone());
         // Drop runs inside the test's runtime; do the async cleanup on a thread of its own.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
@@ -310,7 +314,10 @@ pub async fn spawn(def: &'static ServiceDef) -> anyhow::Result<Spawned> {
 }
 
 /// [`spawn`] with extra settings.
-pub async fn spawn_with(def: &'static ServiceDef, extra: &[(&str, &str)]) -> anyhow::Result<Spawned> {
+pub async fn spawn_with(
+    def: &'static ServiceDef,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<Spawned> {
     init_tracing();
     let db = TestDb::new(def.migrations).await?;
     let tokens = Tokens::new()?;

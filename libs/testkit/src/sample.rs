@@ -70,9 +70,18 @@ async fn create(
         .bind(new.quantity)
         .execute(&mut *tx)
         .await
-        .on_constraint("things_name_unique", || Problem::conflict("a thing with this name exists"))?;
+        .on_constraint("things_name_unique", || {
+            Problem::conflict("a thing with this name exists")
+        })?;
     tx.commit().await.map_err(Problem::from)?;
-    Ok((StatusCode::CREATED, Json(Thing { id, name: new.name, quantity: new.quantity })))
+    Ok((
+        StatusCode::CREATED,
+        Json(Thing {
+            id,
+            name: new.name,
+            quantity: new.quantity,
+        }),
+    ))
 }
 
 /// Read one thing.
@@ -96,8 +105,12 @@ async fn read(
 
 /// A handler whose query fails.
 #[utoipa::path(get, path = "/api/v1/things-broken", responses((status = 500)))]
-async fn broken(kit::axum::extract::State(s): kit::axum::extract::State<State>) -> Result<String, Problem> {
-    sqlx::query("SELECT secret_column FROM no_such_table").execute(&s.db).await?;
+async fn broken(
+    kit::axum::extract::State(s): kit::axum::extract::State<State>,
+) -> Result<String, Problem> {
+    sqlx::query("SELECT secret_column FROM no_such_table")
+        .execute(&s.db)
+        .await?;
     Ok("unreachable".into())
 }
 
@@ -121,4 +134,3 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
         Ok(Parts::new(router))
     })
 }
-

@@ -8,7 +8,9 @@ use std::{
     time::Duration,
 };
 
-use auth::{AuthError, Claims, JwksSource, Principal, Signer, SigningKey, Verifier, VerifierConfig};
+use auth::{
+    AuthError, Claims, JwksSource, Principal, Signer, SigningKey, Verifier, VerifierConfig,
+};
 use base64::Engine;
 use uuid::Uuid;
 
@@ -16,8 +18,13 @@ const ISS: &str = "https://auth.test";
 const AUD: &str = "workflow-platform";
 
 fn signer() -> Signer {
-    Signer::new(vec![SigningKey::generate().expect("key")], ISS, AUD, Duration::from_secs(900))
-        .expect("signer")
+    Signer::new(
+        vec![SigningKey::generate().expect("key")],
+        ISS,
+        AUD,
+        Duration::from_secs(900),
+    )
+    .expect("signer")
 }
 
 fn verifier_for(s: &Signer) -> Verifier {
@@ -44,7 +51,7 @@ fn a_valid_token_round_trips() {
     let v = verifier_for(&s);
     let c = claims();
     let token = s.issue(c.clone()).expect("issue");
-    let got = v.verify_cached(&token).expect("valid");
+    let got = v.verify_now(&token).expect("valid");
     assert_eq!(got.user_id, c.user_id);
     assert_eq!(got.organization_id, c.organization_id);
     assert_eq!(got.iss, ISS);
@@ -66,9 +73,16 @@ fn alg_none_is_rejected() {
     let v = verifier_for(&s);
     let token = s.issue(claims()).expect("issue");
     let payload = token.split('.').nth(1).expect("payload");
-    let header = b64(format!(r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#, s.active_kid()).as_bytes());
-    for forged in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
-        assert!(v.verify_cached(&forged).is_err(), "alg none must not pass: {forged}");
+    let header =
+        b64(format!(r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#, s.active_kid()).as_bytes());
+    for forged in [
+        format!("{header}.{payload}."),
+        format!("{header}.{payload}"),
+    ] {
+        assert!(
+            v.verify_now(&forged).is_err(),
+            "alg none must not pass: {forged}"
+        );
     }
 }
 
@@ -86,7 +100,10 @@ fn hs256_signed_with_the_public_key_is_rejected() {
     c.exp = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
     let forged = jsonwebtoken::encode(&header, &c, &jsonwebtoken::EncodingKey::from_secret(&jwk))
         .expect("encode");
-    assert!(matches!(v.verify_cached(&forged), Err(AuthError::Algorithm(_))));
+    assert!(matches!(
+        v.verify_now(&forged),
+        Err(AuthError::Algorithm(_))
+    ));
 }
 
 fn signed_at(s: &Signer, f: impl FnOnce(&mut Claims)) -> String {
@@ -110,17 +127,23 @@ fn time_and_audience_rules_are_enforced() {
     let cases: Vec<(&str, String)> = vec![
         ("expired", signed_at(&s, |c| c.exp = now - 120)),
         ("not yet valid", signed_at(&s, |c| c.nbf = now + 300)),
-        ("wrong issuer", signed_at(&s, |c| c.iss = "https://evil".into())),
-        ("wrong audience", signed_at(&s, |c| c.aud = "another-app".into())),
+        (
+            "wrong issuer",
+            signed_at(&s, |c| c.iss = "https://evil".into()),
+        ),
+        (
+            "wrong audience",
+            signed_at(&s, |c| c.aud = "another-app".into()),
+        ),
     ];
     for (why, token) in cases {
-        match v.verify_cached(&token) {
+        match v.verify_now(&token) {
             Err(AuthError::Invalid(reason)) => assert_eq!(reason, why),
             other => panic!("{why}: expected rejection, got {other:?}"),
         }
     }
     // Within the leeway is accepted (clock skew between replicas).
-    assert!(v.verify_cached(&signed_at(&s, |c| c.exp = now - 2)).is_ok());
+    assert!(v.verify_now(&signed_at(&s, |c| c.exp = now - 2)).is_ok());
 }
 
 #[test]
@@ -128,11 +151,17 @@ fn unknown_kid_missing_kid_and_foreign_keys_are_rejected() {
     let s = signer();
     let v = verifier_for(&s);
     let other = signer();
-    assert!(matches!(v.verify_cached(&other.issue(claims()).expect("t")), Err(AuthError::UnknownKid)));
+    assert!(matches!(
+        v.verify_now(&other.issue(claims()).expect("t")),
+        Err(AuthError::UnknownKid)
+    ));
     let token = s.issue(claims()).expect("t");
     let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
     parts[0] = b64(br#"{"alg":"RS256","typ":"JWT"}"#);
-    assert!(matches!(v.verify_cached(&parts.join(".")), Err(AuthError::NoKid)));
+    assert!(matches!(
+        v.verify_now(&parts.join(".")),
+        Err(AuthError::NoKid)
+    ));
 }
 
 #[test]
@@ -142,17 +171,24 @@ fn tampered_payloads_and_garbage_are_rejected() {
     let token = s.issue(claims()).expect("t");
     let parts: Vec<&str> = token.split('.').collect();
     let mut payload: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).expect("b64"),
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .expect("b64"),
     )
     .expect("json");
     payload["role"] = "platform_admin".into();
-    let tampered = format!("{}.{}.{}", parts[0], b64(&serde_json::to_vec(&payload).expect("j")), parts[2]);
-    match v.verify_cached(&tampered) {
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(&serde_json::to_vec(&payload).expect("j")),
+        parts[2]
+    );
+    match v.verify_now(&tampered) {
         Err(AuthError::Invalid(r)) => assert_eq!(r, "bad signature"),
         other => panic!("tampered payload accepted: {other:?}"),
     }
     for junk in ["", "a.b", "a.b.c", "....", "\u{0}", &"x".repeat(10_000)] {
-        assert!(v.verify_cached(junk).is_err(), "{junk:?}");
+        assert!(v.verify_now(junk).is_err(), "{junk:?}");
     }
 }
 
@@ -162,7 +198,10 @@ fn agent_headers_are_trusted_only_for_the_tokens_own_agent() {
     let mut c = Claims::agent(user, agent, &["sales_agent"]);
     c.permissions.insert("research".into(), vec!["read".into()]);
     let mut headers = axum::http::HeaderMap::new();
-    headers.insert("x-agent-permissions", r#"{"assisted_signup":["create"]}"#.parse().expect("h"));
+    headers.insert(
+        "x-agent-permissions",
+        r#"{"assisted_signup":["create"]}"#.parse().expect("h"),
+    );
 
     // A spoofed header for another agent id: ignored, the token's own permissions stand.
     headers.insert("x-agent-id", Uuid::new_v4().to_string().parse().expect("h"));
@@ -188,7 +227,12 @@ fn keys_load_from_pem_with_a_stable_thumbprint_kid() {
     let a = SigningKey::from_pem(pem.as_bytes(), None).expect("a");
     let b = SigningKey::from_pem(pem.as_bytes(), None).expect("b");
     assert_eq!(a.kid(), b.kid());
-    assert_eq!(SigningKey::from_pem(pem.as_bytes(), Some("k1".into())).expect("c").kid(), "k1");
+    assert_eq!(
+        SigningKey::from_pem(pem.as_bytes(), Some("k1".into()))
+            .expect("c")
+            .kid(),
+        "k1"
+    );
     assert!(SigningKey::from_pem(b"not a key", None).is_err());
     // The JWKS holds public parts only.
     let jwk = serde_json::to_value(a.jwk()).expect("jwk");
@@ -232,7 +276,11 @@ async fn remote_jwks_is_cached_and_refreshed_on_an_unknown_kid() -> anyhow::Resu
     let t1 = s1.issue(claims())?;
     v.verify(&t1).await?;
     v.verify(&t1).await?;
-    assert_eq!(fetches.load(Ordering::SeqCst), 1, "known keys are served from the cache");
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "known keys are served from the cache"
+    );
 
     // Rotation: a token signed by the new key triggers one refetch.
     *current.lock().expect("lock") = s2.jwks();

@@ -31,7 +31,11 @@ async fn exactly_n_of_fifty_concurrent_callers_pass() -> anyhow::Result<()> {
         assert!(d.retry_after > Duration::ZERO && d.retry_after <= Duration::from_secs(60));
     }
     // Remaining counts down to zero without repeats among the admitted.
-    let mut remaining: Vec<u32> = results.iter().filter(|d| d.allowed).map(|d| d.remaining).collect();
+    let mut remaining: Vec<u32> = results
+        .iter()
+        .filter(|d| d.allowed)
+        .map(|d| d.remaining)
+        .collect();
     remaining.sort_unstable();
     assert_eq!(remaining, (0..20).collect::<Vec<_>>());
     Ok(())
@@ -63,7 +67,10 @@ async fn the_window_slides_and_retry_after_is_accurate() -> anyhow::Result<()> {
     assert!(!refused.allowed);
     assert!(refused.retry_after <= Duration::from_millis(400));
     tokio::time::sleep(refused.retry_after + Duration::from_millis(30)).await;
-    assert!(rl.check("x", Subject::Key("k"), limit).await?.allowed, "admitted once the oldest call left the window");
+    assert!(
+        rl.check("x", Subject::Key("k"), limit).await?.allowed,
+        "admitted once the oldest call left the window"
+    );
     Ok(())
 }
 
@@ -71,8 +78,13 @@ async fn the_window_slides_and_retry_after_is_accurate() -> anyhow::Result<()> {
 async fn enforce_answers_429_with_retry_after() -> anyhow::Result<()> {
     let rl = limiter()?;
     let limit = Limit::per_minute(1);
-    rl.enforce("claim", Subject::Key("t"), limit).await.expect("first passes");
-    let p = rl.enforce("claim", Subject::Key("t"), limit).await.expect_err("second refused");
+    rl.enforce("claim", Subject::Key("t"), limit)
+        .await
+        .expect("first passes");
+    let p = rl
+        .enforce("claim", Subject::Key("t"), limit)
+        .await
+        .expect_err("second refused");
     assert_eq!(p.status().as_u16(), 429);
     assert!(p.body().retry_after.is_some_and(|s| (1..=60).contains(&s)));
     Ok(())

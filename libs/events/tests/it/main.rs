@@ -66,8 +66,17 @@ fn envelope(org: Uuid, event_type: &str, trace_parent: &str) -> Envelope {
 }
 
 /// A's state change and its event, in one transaction.
-async fn create_widget(a: &TestDb, topic: &str, org: Uuid, event_type: &str) -> anyhow::Result<Envelope> {
-    let env = envelope(org, event_type, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+async fn create_widget(
+    a: &TestDb,
+    topic: &str,
+    org: Uuid,
+    event_type: &str,
+) -> anyhow::Result<Envelope> {
+    let env = envelope(
+        org,
+        event_type,
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    );
     let mut tx = kit::store::tenant_tx(&a.app, org).await?;
     sqlx::query("INSERT INTO widgets (id, organization_id, name) VALUES ($1, $2, 'w')")
         .bind(Uuid::new_v4())
@@ -91,7 +100,10 @@ impl Handler for CountWidgets {
         if event.event_type == "poison" {
             return Err(HandlerError::failed("this event can never be applied"));
         }
-        let org: Uuid = event.organization_id.parse().map_err(HandlerError::failed)?;
+        let org: Uuid = event
+            .organization_id
+            .parse()
+            .map_err(HandlerError::failed)?;
         sqlx::query(
             "INSERT INTO widget_counts (organization_id, n) VALUES ($1, 1)
              ON CONFLICT (organization_id) DO UPDATE SET n = widget_counts.n + 1",
@@ -171,7 +183,9 @@ async fn outbox_to_consumer_exactly_once_with_redelivery_crash_and_dlq() -> anyh
     let mut spec = ConsumerSpec::new(
         "service-b.widgets",
         &[topic.as_str()],
-        CountWidgets { calls: calls.clone() },
+        CountWidgets {
+            calls: calls.clone(),
+        },
     );
     spec.group = testkit::unique("service-b");
     let mut cfg = ConsumerConfig::new(kafka.clone());
@@ -190,7 +204,10 @@ async fn outbox_to_consumer_exactly_once_with_redelivery_crash_and_dlq() -> anyh
     // 1. State change + event in one transaction; the relay publishes; B applies it once.
     let first = create_widget(&a, &topic, org, "widget_created").await?;
     assert_eq!(relay.run_once().await?, 1);
-    eventually("first event applied", || async { Ok(count(&b, org).await? == 1) }).await?;
+    eventually("first event applied", || async {
+        Ok(count(&b, org).await? == 1)
+    })
+    .await?;
     let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         .fetch_one(&a.app)
         .await?;
@@ -198,7 +215,12 @@ async fn outbox_to_consumer_exactly_once_with_redelivery_crash_and_dlq() -> anyh
 
     // 2. The same message delivered again (a producer retry, a rebalance): no second effect.
     producer
-        .send(&topic, &first.organization_id, &serde_json::to_vec(&first)?, &[])
+        .send(
+            &topic,
+            &first.organization_id,
+            &serde_json::to_vec(&first)?,
+            &[],
+        )
         .await?;
 
     // 3. The relay publishes and is killed before marking: the row stays unsent and is
@@ -212,10 +234,20 @@ async fn outbox_to_consumer_exactly_once_with_redelivery_crash_and_dlq() -> anyh
     let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         .fetch_one(&a.app)
         .await?;
-    assert_eq!(unsent, 1, "a crash before marking leaves the row to be sent again");
-    assert_eq!(relay.run_once().await?, 1, "the restarted relay republishes it");
+    assert_eq!(
+        unsent, 1,
+        "a crash before marking leaves the row to be sent again"
+    );
+    assert_eq!(
+        relay.run_once().await?,
+        1,
+        "the restarted relay republishes it"
+    );
 
-    eventually("second event applied", || async { Ok(count(&b, org).await? == 2) }).await?;
+    eventually("second event applied", || async {
+        Ok(count(&b, org).await? == 2)
+    })
+    .await?;
 
     // 4. A message that always fails: retried 3 times, dead-lettered with its error, and the
     //    consumer moves on to the next message.
@@ -228,17 +260,25 @@ async fn outbox_to_consumer_exactly_once_with_redelivery_crash_and_dlq() -> anyh
     .await?;
 
     // Both deliveries of `first` and both publications of `second` were seen, applied once each.
-    let handled: Vec<(String, String)> = sqlx::query_as(
-        "SELECT event_id::text, outcome FROM handled_events ORDER BY handled_at",
-    )
-    .fetch_all(&b.app)
-    .await?;
-    let outcome = |id: &str| handled.iter().find(|(e, _)| e == id).map(|(_, o)| o.clone());
+    let handled: Vec<(String, String)> =
+        sqlx::query_as("SELECT event_id::text, outcome FROM handled_events ORDER BY handled_at")
+            .fetch_all(&b.app)
+            .await?;
+    let outcome = |id: &str| {
+        handled
+            .iter()
+            .find(|(e, _)| e == id)
+            .map(|(_, o)| o.clone())
+    };
     assert_eq!(outcome(&first.event_id).as_deref(), Some("applied"));
     assert_eq!(outcome(&second.event_id).as_deref(), Some("applied"));
     assert_eq!(outcome(&after.event_id).as_deref(), Some("applied"));
     assert_eq!(outcome(&poison.event_id).as_deref(), Some("dead_lettered"));
-    assert_eq!(count(&b, org).await?, 3, "4 widget messages on the topic, 3 distinct events");
+    assert_eq!(
+        count(&b, org).await?,
+        3,
+        "4 widget messages on the topic, 3 distinct events"
+    );
 
     let dlq = read_all(&events::dlq_topic(&topic), 1)?;
     assert_eq!(dlq.len(), 1, "exactly the poison message is dead-lettered");
@@ -257,7 +297,12 @@ async fn outbox_to_consumer_exactly_once_with_redelivery_crash_and_dlq() -> anyh
             .filter(|(_, h)| h.contains_key("traceparent"))
             .all(|(_, h)| h["traceparent"].starts_with("00-0af7651916cd43dd8448eb211c80319c-")),
     );
-    assert!(main.iter().filter(|(_, h)| h.contains_key("traceparent")).count() >= 4);
+    assert!(
+        main.iter()
+            .filter(|(_, h)| h.contains_key("traceparent"))
+            .count()
+            >= 4
+    );
 
     // The consumer's metrics tell the same story.
     let seen = |outcome: &str| {
@@ -287,7 +332,13 @@ async fn a_malformed_message_goes_straight_to_the_dlq() -> anyhow::Result<()> {
     let producer = Producer::new(&kafka)?;
     producer.send(&topic, "k", b"{not json", &[]).await?;
     let calls = Arc::new(AtomicUsize::new(0));
-    let mut spec = ConsumerSpec::new("service-b.garbage", &[topic.as_str()], CountWidgets { calls: calls.clone() });
+    let mut spec = ConsumerSpec::new(
+        "service-b.garbage",
+        &[topic.as_str()],
+        CountWidgets {
+            calls: calls.clone(),
+        },
+    );
     spec.group = testkit::unique("g");
     let stop = CancellationToken::new();
     let task = tokio::spawn(events::run_consumer(
@@ -297,7 +348,8 @@ async fn a_malformed_message_goes_straight_to_the_dlq() -> anyhow::Result<()> {
         ConsumerConfig::new(kafka),
         stop.clone(),
     ));
-    let dlq = tokio::task::spawn_blocking(move || read_all(&events::dlq_topic(&topic), 1)).await??;
+    let dlq =
+        tokio::task::spawn_blocking(move || read_all(&events::dlq_topic(&topic), 1)).await??;
     assert_eq!(dlq.len(), 1);
     assert!(dlq[0].1["x-error"].starts_with("not an event envelope"));
     assert_eq!(calls.load(Ordering::SeqCst), 0, "the handler never saw it");

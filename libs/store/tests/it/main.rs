@@ -102,10 +102,11 @@ async fn rls_shows_only_the_current_tenant_without_a_where_clause() -> anyhow::R
 
     // The settings are transaction-local: the pooled connection does not keep A's context.
     let mut conn = db.app.acquire().await?;
-    let leaked: Option<String> =
-        sqlx::query_scalar("SELECT nullif(current_setting('app.current_organization_id', true), '')")
-            .fetch_one(&mut *conn)
-            .await?;
+    let leaked: Option<String> = sqlx::query_scalar(
+        "SELECT nullif(current_setting('app.current_organization_id', true), '')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     assert_eq!(leaked, None);
     drop(conn);
 
@@ -133,7 +134,9 @@ async fn outbox_writer_stores_the_envelope_in_the_callers_transaction() -> anyho
     let mut tx = store::tenant_tx(&db.app, org).await?;
     store::outbox::publish(&mut tx, "org-auth", org, org, &event).await?;
     tx.rollback().await?;
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(&db.app).await?;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&db.app)
+        .await?;
     assert_eq!(n, 0);
 
     let mut tx = store::tenant_tx(&db.app, org).await?;
@@ -143,7 +146,10 @@ async fn outbox_writer_stores_the_envelope_in_the_callers_transaction() -> anyho
         .bind(id)
         .fetch_one(&db.app)
         .await?;
-    assert_eq!(row.get::<String, _>("topic"), v1::OrganizationCreated::TOPIC);
+    assert_eq!(
+        row.get::<String, _>("topic"),
+        v1::OrganizationCreated::TOPIC
+    );
     assert_eq!(row.get::<String, _>("msg_key"), org.to_string());
     assert_eq!(row.get::<String, _>("event_type"), "organization_created");
     assert!(row.get::<bool, _>("unsent"));
@@ -165,7 +171,9 @@ async fn constraint_violations_map_to_precise_problems() -> anyhow::Result<()> {
         .bind(org)
         .execute(&mut *tx)
         .await
-        .on_constraint("notes_body_unique", || Problem::conflict("a note with this body exists"))
+        .on_constraint("notes_body_unique", || {
+            Problem::conflict("a note with this body exists")
+        })
         .expect_err("duplicate");
     assert_eq!(err.status().as_u16(), 409);
     assert_eq!(err.detail(), "a note with this body exists");
@@ -180,7 +188,10 @@ async fn constraint_violations_map_to_precise_problems() -> anyhow::Result<()> {
         .expect_err("duplicate")
         .into();
     assert_eq!(err.status().as_u16(), 409);
-    assert!(!err.detail().contains("notes_body_unique"), "no SQL detail leaks");
+    assert!(
+        !err.detail().contains("notes_body_unique"),
+        "no SQL detail leaks"
+    );
     Ok(())
 }
 
