@@ -75,6 +75,9 @@ pub trait Handler: Send + Sync + 'static {
     async fn handle(&self, tx: &mut store::Tx, event: &Envelope) -> Result<(), HandlerError>;
 }
 
+/// Called with each event whose effect has committed.
+pub type AppliedHook = Arc<dyn Fn(&Envelope) + Send + Sync>;
+
 /// One consumer of a service.
 #[derive(Clone)]
 pub struct ConsumerSpec {
@@ -85,7 +88,7 @@ pub struct ConsumerSpec {
     pub group: String,
     pub handler: Arc<dyn Handler>,
     /// Called after an event's effect has committed (metrics, benchmarks).
-    pub on_applied: Option<Arc<dyn Fn(&Envelope) + Send + Sync>>,
+    pub on_applied: Option<AppliedHook>,
 }
 
 impl ConsumerSpec {

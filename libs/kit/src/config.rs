@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn production_names_every_missing_setting() {
-        let err = FleetConfig::from_map(map(&[])).err().expect("must fail");
+        let err = FleetConfig::from_map(map(&[])).expect_err("must fail");
         for key in [
             "FLEET_REDIS_URL",
             "FLEET_KAFKA_BOOTSTRAP",
@@ -332,8 +332,7 @@ mod tests {
             ("FLEET_ENV", "development"),
             ("FLEET_DB_POOL_MAX", "many"),
         ]))
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
         assert!(err.0.contains("FLEET_DB_POOL_MAX"));
     }
 
@@ -343,8 +342,7 @@ mod tests {
             ("FLEET_ENV", "development"),
             ("FLEET_INTERNAL_TOKEN", "short"),
         ]))
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
         assert!(err.0.contains("internal service token"));
     }
 }

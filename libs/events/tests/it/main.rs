@@ -139,7 +139,10 @@ where
 }
 
 /// Reads every message of `topic` partition 0 from the beginning (no group: no join delay).
-fn read_all(topic: &str, expect: usize) -> anyhow::Result<Vec<(Vec<u8>, HashMap<String, String>)>> {
+/// A message's payload and headers.
+type Read = (Vec<u8>, HashMap<String, String>);
+
+fn read_all(topic: &str, expect: usize) -> anyhow::Result<Vec<Read>> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &testkit::kafka().bootstrap)
         .set("group.id", testkit::unique("reader"))

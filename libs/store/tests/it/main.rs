@@ -204,7 +204,7 @@ async fn service_migrations_must_be_numbered_after_the_platform() -> anyhow::Res
         sqlx::SqlSafeStr::into_sql_str("SELECT 1"),
         false,
     )]);
-    let err = store::migrator(&bad).err().expect("rejected");
+    let err = store::migrator(&bad).expect_err("rejected");
     assert!(err.to_string().contains("1000"));
     Ok(())
 }
