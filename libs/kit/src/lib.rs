@@ -13,7 +13,7 @@ pub mod service;
 pub mod telemetry;
 
 pub use config::{FleetConfig, Mode};
-pub use http::Json;
+pub use http::{ClientIp, Json, UserAgent};
 pub use problem::{FieldError, Problem, ProblemBody};
 pub use service::{Ctx, Job, Parts, ServiceDef, Status, planned};
 

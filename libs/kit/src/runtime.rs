@@ -206,7 +206,18 @@ pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fle
             producer: shared.producer.clone(),
             verifier: shared.verifier.clone(),
             signer: shared.signer.clone(),
-            limiter: cache::RateLimiter::new(shared.redis.clone(), def.name),
+            // A namespace keeps separate fleets (tests) sharing one Redis apart.
+            limiter: cache::RateLimiter::new(
+                shared.redis.clone(),
+                format!(
+                    "{}{}",
+                    shared
+                        .config
+                        .get("FLEET_RATE_LIMIT_NAMESPACE")
+                        .unwrap_or_default(),
+                    def.name
+                ),
+            ),
             metrics: metrics.clone(),
         };
         let parts = (def.build)(ctx)

@@ -275,6 +275,8 @@ pub struct Spawned {
     pub base: String,
     pub grpc: String,
     pub http: reqwest::Client,
+    /// Where the service's file mailbox writes.
+    pub mailbox: std::path::PathBuf,
 }
 
 impl Spawned {
@@ -298,6 +300,14 @@ pub fn test_env(extra: &[(&str, &str)]) -> HashMap<String, String> {
         ("FLEET_KAFKA_CREATE_TOPICS", "false".into()),
         ("FLEET_JWT_ISSUER", ISSUER.into()),
         ("FLEET_JWT_AUDIENCE", AUDIENCE.into()),
+        ("FLEET_RATE_LIMIT_NAMESPACE", format!("{}:", unique("t"))),
+        (
+            "FLEET_MAILBOX_DIR",
+            std::env::temp_dir()
+                .join(unique("mailbox"))
+                .to_string_lossy()
+                .to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -322,6 +332,7 @@ pub async fn spawn_with(
     let db = TestDb::new(def.migrations).await?;
     let tokens = Tokens::new()?;
     let config = kit::FleetConfig::from_map(test_env(extra))?;
+    let mailbox = config.mailbox_dir.clone();
     let shared = Shared::with_tokens(config, tokens.verifier.clone(), Some(tokens.signer.clone()))?;
     let fleet = kit::runtime::start(
         &shared,
@@ -347,5 +358,6 @@ pub async fn spawn_with(
         tokens,
         shared,
         http: reqwest::Client::new(),
+        mailbox,
     })
 }

@@ -1,20 +1,28 @@
-//! org-auth (service 0): identity, organisations, memberships, invitations, OAuth, MFA,
-//! sessions, audit log, assisted signup and claim.
+//! org-auth (service 0): the platform's identity — users (clients and human agents),
+//! organisations, memberships, invitations, sessions, password resets and the audit log.
 //!
-//! Built so far: the token endpoints every other service relies on — the JWKS document that
-//! verifiers fetch and `GET /api/v1/auth/me`. Signup, login, organisations and the rest follow.
+//! Built: signup with work email and a verification code, email verification, login with
+//! lockout, rotating refresh tokens with reuse detection, logout, `/auth/me`, password reset,
+//! organisations (create, read, settings), invitations, members (list, role change, removal
+//! with session revocation), the audit log with CSV/JSON export, and the JWKS. Not yet: MFA,
+//! OAuth, assisted accounts, gRPC, the expiry jobs (see the README's status table).
 use std::sync::Arc;
 
 use kit::{
-    Ctx, Json, Parts, Problem,
-    auth::{JwkSet, Principal, Signer, UserType},
-    axum::{extract::State, http::header, response::IntoResponse},
+    Ctx, Parts,
+    auth::{JwkSet, Signer},
+    cache::RateLimiter,
     service::BoxFuture,
-    utoipa::{self, ToSchema},
+    store::PgPool,
     utoipa_axum::{router::OpenApiRouter, routes},
 };
-use serde::Serialize;
-use uuid::Uuid;
+
+mod audit;
+mod auth_routes;
+mod mail;
+mod org_routes;
+mod security;
+mod sessions;
 
 kit::service! {
     name: "org-auth", number: "0",
@@ -26,56 +34,43 @@ kit::service! {
     build: build,
 }
 
+/// Everything the handlers share.
 #[derive(Clone)]
-struct AppState {
-    jwks: Arc<JwkSet>,
+pub(crate) struct AppState {
+    pub db: PgPool,
+    pub signer: Signer,
+    pub jwks: Arc<JwkSet>,
+    pub limiter: RateLimiter,
+    pub mailer: Arc<dyn notify::Mailer>,
+    /// Base of links in emails and responses (`https://app.workflow.com`).
+    pub app_url: String,
 }
 
-/// The caller as the platform sees it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Me {
-    pub user_id: Uuid,
-    /// `client` or `agent`.
-    pub user_type: String,
-    pub organization_id: Option<Uuid>,
-    pub role: String,
-    pub email: Option<String>,
-    pub agent_id: Option<Uuid>,
-    pub primary_role: Option<String>,
-    pub all_roles: Vec<String>,
-}
-
-/// The verified principal of the bearer token.
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
-    security(("bearer" = [])),
-    responses((status = 200, body = Me), (status = 401, body = kit::ProblemBody)))]
-async fn me(p: Principal) -> Result<Json<Me>, Problem> {
-    let agent = p.agent.as_ref();
-    Ok(Json(Me {
-        user_id: p.user_id,
-        user_type: match p.user_type {
-            UserType::Client => "client",
-            UserType::Agent => "agent",
+impl AppState {
+    /// Sends after the transaction committed; a failed send is logged, not fatal (codes and
+    /// links can be requested again).
+    pub async fn send(&self, email: notify::Email) -> bool {
+        match self.mailer.send(&email).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, subject = %email.subject, "sending email failed");
+                false
+            }
         }
-        .into(),
-        organization_id: p.organization_id,
-        role: p.role.clone(),
-        email: p.email.clone(),
-        agent_id: agent.map(|a| a.agent_id),
-        primary_role: agent.and_then(|a| a.primary_role.clone()),
-        all_roles: agent.map(|a| a.all_roles.clone()).unwrap_or_default(),
-    }))
+    }
 }
 
-/// The public keys that verify access tokens (RS256, selected by `kid`).
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
-    responses((status = 200, description = "JWK set", content_type = "application/json")))]
-async fn jwks(State(s): State<AppState>) -> impl IntoResponse {
-    (
-        // Verifiers cache it and refetch on an unknown kid; a short max-age keeps rotation quick.
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        kit::axum::Json(s.jwks.as_ref().clone()),
-    )
+pub(crate) const SOURCE: &str = "org-auth";
+
+pub(crate) fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
@@ -84,12 +79,49 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             .signer
             .clone()
             .ok_or_else(|| anyhow::anyhow!("org-auth issues tokens and needs a signing key"))?;
+        let mailer = notify::mailer(
+            ctx.config.get("SMTP_URL"),
+            ctx.config
+                .get("MAIL_FROM")
+                .unwrap_or("Workflow <no-reply@workflow.local>"),
+            ctx.config.mailbox_dir.clone(),
+        )?;
+        let app_url = ctx
+            .config
+            .require("APP_BASE_URL", Some("http://localhost:3000"))?
+            .trim_end_matches('/')
+            .to_string();
         let state = AppState {
+            db: ctx.db.clone(),
             jwks: Arc::new(signer.jwks()),
+            signer,
+            limiter: ctx.limiter.clone(),
+            mailer,
+            app_url,
         };
         let router = OpenApiRouter::new()
-            .routes(routes!(me))
-            .routes(routes!(jwks))
+            .routes(routes!(auth_routes::jwks))
+            .routes(routes!(auth_routes::signup))
+            .routes(routes!(auth_routes::verify_email))
+            .routes(routes!(auth_routes::login))
+            .routes(routes!(auth_routes::refresh))
+            .routes(routes!(auth_routes::logout))
+            .routes(routes!(auth_routes::me))
+            .routes(routes!(auth_routes::password_reset))
+            .routes(routes!(auth_routes::password_reset_confirm))
+            .routes(routes!(org_routes::create_organization))
+            .routes(routes!(
+                org_routes::get_organization,
+                org_routes::update_organization
+            ))
+            .routes(routes!(org_routes::create_invitation))
+            .routes(routes!(org_routes::accept_invitation))
+            .routes(routes!(org_routes::list_members))
+            .routes(routes!(
+                org_routes::update_member,
+                org_routes::remove_member
+            ))
+            .routes(routes!(org_routes::audit_logs))
             .with_state(state);
         Ok(Parts::new(router))
     })

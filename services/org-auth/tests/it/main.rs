@@ -1,88 +1,936 @@
-//! org-auth's token endpoints over HTTP.
-use kit::auth::{JwksSource, Verifier, VerifierConfig};
+//! org-auth over HTTP against the real datastores: the identity journeys, their rules, and a
+//! cross-tenant check for every organisation endpoint.
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
-#[tokio::test]
-async fn me_returns_the_verified_principal() -> anyhow::Result<()> {
-    let svc = testkit::spawn(&org_auth::SERVICE).await?;
-    let (user, org) = (Uuid::new_v4(), Uuid::new_v4());
-    let token = svc.tokens.client(user, org, "admin");
-    let res = svc
-        .http
-        .get(svc.url("/api/v1/auth/me"))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    assert_eq!(res.status(), 200);
-    let me: serde_json::Value = res.json().await?;
-    assert_eq!(me["user_id"], user.to_string());
-    assert_eq!(me["organization_id"], org.to_string());
-    assert_eq!(me["user_type"], "client");
-    assert_eq!(me["role"], "admin");
+struct Svc {
+    s: testkit::Spawned,
+    /// A per-test client address, so per-IP limits do not collide between tests.
+    ip: String,
+}
 
-    let (agent_user, agent) = (Uuid::new_v4(), Uuid::new_v4());
-    let token = svc
-        .tokens
-        .agent(agent_user, agent, &["sales_agent", "onboarding_specialist"]);
-    let me: serde_json::Value = svc
-        .http
-        .get(svc.url("/api/v1/auth/me"))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .json()
+async fn svc() -> anyhow::Result<Svc> {
+    let s = testkit::spawn(&org_auth::SERVICE).await?;
+    let n = Uuid::new_v4().as_bytes()[0];
+    Ok(Svc {
+        s,
+        ip: format!("198.51.100.{n}"),
+    })
+}
+
+impl Svc {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let mut req = self
+            .s
+            .http
+            .request(method, self.s.url(path))
+            .header("x-forwarded-for", &self.ip);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await?;
+        let status = res.status();
+        let text = res.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    async fn get(&self, path: &str, token: &str) -> anyhow::Result<(StatusCode, Value)> {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    fn mail(&self, to: &str) -> Vec<notify::Received> {
+        notify::read_mailbox(&self.s.mailbox, to)
+    }
+
+    fn code_for(&self, to: &str) -> String {
+        let mails = self.mail(to);
+        let text = &mails.last().expect("a verification email").text;
+        let at = text.find("verification code is ").expect("code in mail")
+            + "verification code is ".len();
+        text[at..at + 6].to_string()
+    }
+
+    /// Signs up and verifies; returns (user_id, access token, refresh token).
+    async fn verified_user(&self, email: &str) -> anyhow::Result<(Uuid, String, String)> {
+        let (st, body) = self
+            .post("/api/v1/auth/signup", None, signup_body(email))
+            .await?;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        let code = self.code_for(email);
+        let (st, body) = self
+            .post(
+                "/api/v1/auth/verify-email",
+                None,
+                json!({"email": email, "verification_code": code}),
+            )
+            .await?;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        Ok((
+            uuid(&body["user_id"]),
+            s(&body["access_token"]),
+            s(&body["refresh_token"]),
+        ))
+    }
+
+    /// A verified user with an organisation: (org_id, admin user id, admin token).
+    async fn org_admin(&self, email: &str, org_name: &str) -> anyhow::Result<(Uuid, Uuid, String)> {
+        let (user, token, _) = self.verified_user(email).await?;
+        let (st, body) = self
+            .post(
+                "/api/v1/organizations",
+                Some(&token),
+                json!({"organization_name": org_name, "industry": "e-commerce"}),
+            )
+            .await?;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        Ok((
+            uuid(&body["organization_id"]),
+            user,
+            s(&body["access_token"]),
+        ))
+    }
+
+    /// Invites and accepts: (member user id, member token).
+    async fn member(
+        &self,
+        org: Uuid,
+        admin: &str,
+        email: &str,
+        role: &str,
+    ) -> anyhow::Result<(Uuid, String, String)> {
+        let (st, inv) = self
+            .post(
+                &format!("/api/v1/organizations/{org}/invitations"),
+                Some(admin),
+                json!({"email": email, "role": role}),
+            )
+            .await?;
+        assert_eq!(st, StatusCode::CREATED, "{inv}");
+        let link = s(&inv["invitation_link"]);
+        let token = link
+            .split("token=")
+            .nth(1)
+            .expect("token in link")
+            .to_string();
+        let (st, body) = self
+            .post(
+                &format!("/api/v1/invitations/{}/accept", s(&inv["invitation_id"])),
+                None,
+                json!({"token": token, "full_name": "Sarah Member", "password": "Another-Pass-987"}),
+            )
+            .await?;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        Ok((
+            uuid(&body["user_id"]),
+            s(&body["access_token"]),
+            s(&body["refresh_token"]),
+        ))
+    }
+
+    /// A transaction as the service's own work (RLS: every tenant), for checks behind the API.
+    async fn sys(&self) -> anyhow::Result<kit::store::Tx> {
+        Ok(kit::store::begin(&self.s.db.app, kit::store::Scope::system()).await?)
+    }
+
+    async fn outbox_types(&self) -> anyhow::Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT event_type FROM outbox ORDER BY id")
+                .fetch_all(&self.s.db.owner)
+                .await?,
+        )
+    }
+}
+
+fn signup_body(email: &str) -> Value {
+    json!({"email": email, "password": "SecurePass123!", "full_name": "John Doe",
+           "company_name": "Acme Corp", "role_in_company": "Product Manager"})
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+fn uuid(v: &Value) -> Uuid {
+    v.as_str().and_then(|x| x.parse().ok()).unwrap_or_default()
+}
+
+fn email(tag: &str) -> String {
+    format!(
+        "{tag}.{}@acme.com",
+        &Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+#[tokio::test]
+async fn signup_verify_organisation_invite_accept_members() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let owner = email("john");
+    let (st, body) = t
+        .post("/api/v1/auth/signup", None, signup_body(&owner))
         .await?;
-    assert_eq!(me["user_type"], "agent");
-    assert_eq!(me["agent_id"], agent.to_string());
-    assert_eq!(me["organization_id"], serde_json::Value::Null);
-    assert_eq!(
-        me["all_roles"],
-        serde_json::json!(["sales_agent", "onboarding_specialist"])
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(body["verification_status"], "pending");
+    assert_eq!(body["verification_email_sent"], true);
+    let code = t.code_for(&owner);
+    assert!(
+        code.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && code.len() == 6
     );
 
-    let res = svc.http.get(svc.url("/api/v1/auth/me")).send().await?;
-    assert_eq!(res.status(), 401);
-    let other = testkit::Tokens::new()?; // signed by a key org-auth does not know
-    let res = svc
-        .http
-        .get(svc.url("/api/v1/auth/me"))
-        .bearer_auth(other.client(user, org, "admin"))
-        .send()
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/verify-email",
+            None,
+            json!({"email": owner, "verification_code": "ZZZZZZ"}),
+        )
         .await?;
-    assert_eq!(res.status(), 401);
+    assert_eq!(st, StatusCode::BAD_REQUEST, "a wrong code is refused");
+    let (st, v) = t
+        .post(
+            "/api/v1/auth/verify-email",
+            None,
+            json!({"email": owner, "verification_code": code.to_lowercase()}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["next_step"], "create_organization");
+    assert_eq!(v["email_verified"], true);
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/verify-email",
+            None,
+            json!({"email": owner, "verification_code": code}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "a code works once");
+
+    let (st, org) = t
+        .post("/api/v1/organizations", Some(&s(&v["access_token"])), json!({"organization_name": "Acme Corp", "industry": "e-commerce", "company_size": "50-100"}))
+        .await?;
+    assert_eq!(st, StatusCode::CREATED, "{org}");
+    assert_eq!(org["slug"], "acme-corp");
+    assert_eq!(org["onboarding_status"], "research_queued");
+    assert!(s(&org["dashboard_url"]).ends_with("/acme-corp"));
+    let org_id = uuid(&org["organization_id"]);
+    let admin = s(&org["access_token"]);
+
+    // A second organisation with the same name gets its own slug.
+    let (_, _, other_admin) = t.org_admin(&email("jane"), "Acme Corp").await?;
+    let (_, mine) = t.get("/api/v1/auth/me", &other_admin).await?;
+    assert_eq!(mine["organizations"][0]["slug"], "acme-corp-2");
+
+    let member_email = email("sarah");
+    let (st, inv) = t
+        .post(
+            &format!("/api/v1/organizations/{org_id}/invitations"),
+            Some(&admin),
+            json!({"email": member_email, "role": "member", "permissions": {"prd_builder": ["read", "write"], "research": ["read"]}, "custom_message": "Join us!"}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::CREATED, "{inv}");
+    assert_eq!(inv["status"], "sent");
+    let mail = t.mail(&member_email);
+    assert!(
+        mail.last()
+            .expect("invitation mail")
+            .text
+            .contains("Join us!")
+    );
+    let (st, _) = t
+        .post(
+            &format!("/api/v1/organizations/{org_id}/invitations"),
+            Some(&admin),
+            json!({"email": member_email, "role": "member"}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::CONFLICT, "one pending invitation per email");
+
+    let token = s(&inv["invitation_link"])
+        .split("token=")
+        .nth(1)
+        .expect("token")
+        .to_string();
+    let accept = format!("/api/v1/invitations/{}/accept", s(&inv["invitation_id"]));
+    let (st, _) = t
+        .post(
+            &accept,
+            None,
+            json!({"token": "wrong", "full_name": "S", "password": "Another-Pass-987"}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "the link's secret is required");
+    let (st, joined) = t
+        .post(
+            &accept,
+            None,
+            json!({"token": token, "full_name": "Sarah", "password": "Another-Pass-987"}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{joined}");
+    assert_eq!(joined["role"], "member");
+    assert_eq!(joined["permissions"]["research"], json!(["read"]));
+    let (st, _) = t
+        .post(
+            &accept,
+            None,
+            json!({"token": token, "full_name": "Sarah", "password": "Another-Pass-987"}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "an invitation is used once");
+
+    let (st, members) = t
+        .get(
+            &format!("/api/v1/organizations/{org_id}/members"),
+            &s(&joined["access_token"]),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "the member lists members: {members}");
+    assert_eq!(members["total_members"], 2);
+    assert_eq!(members["pending_invitations"], 0);
+
+    // Another organisation's admin gets 404 for everything of this one.
+    let other_user = t.verified_user(&email("eve")).await?;
+    for token in [other_admin.as_str(), other_user.1.as_str()] {
+        for (m, path, body) in [
+            (Method::GET, format!("/api/v1/organizations/{org_id}"), None),
+            (
+                Method::PATCH,
+                format!("/api/v1/organizations/{org_id}"),
+                Some(json!({"industry": "x"})),
+            ),
+            (
+                Method::GET,
+                format!("/api/v1/organizations/{org_id}/members"),
+                None,
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/organizations/{org_id}/invitations"),
+                Some(json!({"email": email("x"), "role": "member"})),
+            ),
+            (
+                Method::PATCH,
+                format!(
+                    "/api/v1/organizations/{org_id}/members/{}",
+                    joined["user_id"].as_str().unwrap_or_default()
+                ),
+                Some(json!({"role": "viewer"})),
+            ),
+            (
+                Method::DELETE,
+                format!(
+                    "/api/v1/organizations/{org_id}/members/{}",
+                    joined["user_id"].as_str().unwrap_or_default()
+                ),
+                None,
+            ),
+            (
+                Method::GET,
+                format!("/api/v1/organizations/{org_id}/audit-logs"),
+                None,
+            ),
+        ] {
+            let (st, body) = t.call(m.clone(), &path, Some(token), body).await?;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{m} {path}: {body}");
+        }
+    }
+
+    let events = t.outbox_types().await?;
+    for e in [
+        "user_signed_up",
+        "organization_created",
+        "member_invited",
+        "member_joined",
+    ] {
+        assert!(events.iter().any(|x| x == e), "{e} in {events:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn signup_refuses_bad_input_and_does_not_reveal_accounts() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let cases = [
+        (
+            json!({"email": "john@gmail.com", "password": "SecurePass123!", "full_name": "J", "company_name": "Acme"}),
+            422,
+            "email",
+        ),
+        (
+            json!({"email": "john@mailinator.com", "password": "SecurePass123!", "full_name": "J", "company_name": "Acme"}),
+            422,
+            "email",
+        ),
+        (
+            json!({"email": "not-an-email", "password": "SecurePass123!", "full_name": "J", "company_name": "Acme"}),
+            422,
+            "email",
+        ),
+        (
+            json!({"email": email("a"), "password": "weak", "full_name": "J", "company_name": "Acme"}),
+            422,
+            "password",
+        ),
+        (
+            json!({"email": email("a"), "password": "SecurePass123!", "full_name": "J", "company_name": "A"}),
+            422,
+            "company_name",
+        ),
+        (
+            json!({"email": email("a"), "password": "SecurePass123!", "full_name": "J\u{0}", "company_name": "Acme"}),
+            422,
+            "full_name",
+        ),
+        (
+            json!({"email": email("a"), "password": "SecurePass123!", "full_name": "J", "company_name": "Acme", "is_admin": true}),
+            422,
+            "is_admin",
+        ),
+        (
+            json!({"email": email("a"), "password": 5, "full_name": "J", "company_name": "Acme"}),
+            422,
+            "password",
+        ),
+    ];
+    for (body, want, field) in cases {
+        let (st, p) = t.post("/api/v1/auth/signup", None, body.clone()).await?;
+        assert_eq!(st.as_u16(), want, "{body}: {p}");
+        assert!(s(&p["detail"]).contains(field), "{body} names {field}: {p}");
+    }
+    // Words that look like SQL are ordinary text.
+    let (st, _) = t
+        .post("/api/v1/auth/signup", None, json!({"email": email("bob"), "password": "SecurePass123!", "full_name": "Robert'); DROP TABLE users;--", "company_name": "Select Update Ltd"}))
+        .await?;
+    assert_eq!(st, StatusCode::CREATED);
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&mut *t.sys().await?)
+        .await?;
+    assert_eq!(users, 1, "only the valid signup created a user");
+
+    // Signing up again with a verified address looks the same, creates nothing, and tells the
+    // owner by email.
+    let existing = email("kim");
+    t.verified_user(&existing).await?;
+    let (st, again) = t
+        .post("/api/v1/auth/signup", None, signup_body(&existing))
+        .await?;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(again["verification_status"], "pending");
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE lower(email) = $1")
+        .bind(&existing)
+        .fetch_one(&mut *t.sys().await?)
+        .await?;
+    assert_eq!(n, 1);
+    assert!(
+        t.mail(&existing)
+            .iter()
+            .any(|m| m.subject.contains("tried to sign up"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn login_lockout_refresh_rotation_and_logout() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let (org, _admin_id, _) = t.org_admin(&email("owner"), "Lock Corp").await?;
+    let user = email("user");
+    let (_, admin_token, _) = t.org_admin(&user, "User Corp").await?;
+    let _ = (org, admin_token);
+    let login = |pw: &str| json!({"email": user, "password": pw});
+
+    let (st, ok) = t
+        .post("/api/v1/auth/login", None, login("SecurePass123!"))
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{ok}");
+    assert_eq!(ok["organizations"][0]["organization_name"], "User Corp");
+    assert!(ok["organization_id"].is_string());
+
+    let (st, wrong) = t
+        .post("/api/v1/auth/login", None, login("WrongPass123!"))
+        .await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, unknown) = t
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email("nobody"), "password": "WrongPass123!"}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong["detail"], unknown["detail"],
+        "an unknown email looks like a wrong password"
+    );
+
+    for _ in 0..4 {
+        t.post("/api/v1/auth/login", None, login("WrongPass123!"))
+            .await?;
+    }
+    let (st, locked) = t
+        .post("/api/v1/auth/login", None, login("SecurePass123!"))
+        .await?;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "five failures lock even the right password out"
+    );
+    assert_eq!(locked["detail"], wrong["detail"]);
+    // Fifteen minutes later the lock is over.
+    let mut tx = t.sys().await?;
+    let n = sqlx::query("UPDATE users SET locked_until = now() - interval '1 second' WHERE lower(email) = $1 AND locked_until > now()")
+        .bind(&user)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    assert_eq!(n, 1, "the account was locked");
+    let (st, ok) = t
+        .post("/api/v1/auth/login", None, login("SecurePass123!"))
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{ok}");
+    let audit: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_logs")
+        .fetch_all(&mut *t.sys().await?)
+        .await?;
+    assert!(
+        audit.iter().any(|a| a == "account_locked") && audit.iter().any(|a| a == "login_failed")
+    );
+
+    // Rotation: each refresh token works once; replaying one revokes the whole sign-in.
+    let r1 = s(&ok["refresh_token"]);
+    let (st, n1) = t
+        .post("/api/v1/auth/refresh", None, json!({"refresh_token": r1}))
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{n1}");
+    let r2 = s(&n1["refresh_token"]);
+    assert_ne!(r1, r2);
+    let (st, _) = t
+        .post("/api/v1/auth/refresh", None, json!({"refresh_token": r1}))
+        .await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "a rotated token is refused");
+    let (st, _) = t
+        .post("/api/v1/auth/refresh", None, json!({"refresh_token": r2}))
+        .await?;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "and its whole family is revoked"
+    );
+
+    // Logout ends the sign-in.
+    let (_, ok) = t
+        .post("/api/v1/auth/login", None, login("SecurePass123!"))
+        .await?;
+    let r = s(&ok["refresh_token"]);
+    let (st, _) = t
+        .post("/api/v1/auth/logout", None, json!({"refresh_token": r}))
+        .await?;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _) = t
+        .post("/api/v1/auth/refresh", None, json!({"refresh_token": r}))
+        .await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert!(
+        t.outbox_types()
+            .await?
+            .iter()
+            .any(|e| e == "user_logged_in")
+    );
+
+    // Two concurrent uses of one refresh token: exactly one wins.
+    let (_, ok) = t
+        .post("/api/v1/auth/login", None, login("SecurePass123!"))
+        .await?;
+    let r = s(&ok["refresh_token"]);
+    let (a, b) = tokio::join!(
+        t.post("/api/v1/auth/refresh", None, json!({"refresh_token": r})),
+        t.post("/api/v1/auth/refresh", None, json!({"refresh_token": r}))
+    );
+    let wins = [a?.0, b?.0]
+        .iter()
+        .filter(|s| **s == StatusCode::OK)
+        .count();
+    assert_eq!(wins, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn members_roles_last_admin_and_removal_revokes_sessions() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let (org, admin_id, admin) = t.org_admin(&email("boss"), "Roles Inc").await?;
+    let (member_id, member, member_refresh) = t.member(org, &admin, &email("m"), "member").await?;
+    let path = |u: Uuid| format!("/api/v1/organizations/{org}/members/{u}");
+
+    let (st, _) = t
+        .call(
+            Method::PATCH,
+            &path(admin_id),
+            Some(&member),
+            Some(json!({"role": "viewer"})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::FORBIDDEN, "members cannot change roles");
+    let (st, body) = t
+        .call(
+            Method::PATCH,
+            &path(admin_id),
+            Some(&admin),
+            Some(json!({"role": "member"})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::CONFLICT, "{body}");
+    let (st, body) = t
+        .call(Method::DELETE, &path(admin_id), Some(&admin), None)
+        .await?;
+    assert_eq!(st, StatusCode::CONFLICT, "{body}");
+    for bad in [
+        json!({"role": "owner"}),
+        json!({"permissions": {"billing": ["read"]}}),
+        json!({"permissions": {"research": ["delete"]}}),
+        json!({"permissions": {"research": "read"}}),
+        json!({}),
+    ] {
+        let (st, body) = t
+            .call(
+                Method::PATCH,
+                &path(member_id),
+                Some(&admin),
+                Some(bad.clone()),
+            )
+            .await?;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+    let (st, up) = t
+        .call(
+            Method::PATCH,
+            &path(member_id),
+            Some(&admin),
+            Some(json!({"role": "admin"})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{up}");
+    assert_eq!(up["role"], "admin");
+    assert_eq!(up["updated_by"], admin_id.to_string());
+    // Now two admins: one may step down.
+    let (st, _) = t
+        .call(
+            Method::PATCH,
+            &path(member_id),
+            Some(&admin),
+            Some(json!({"role": "viewer"})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _) = t
+        .call(
+            Method::PATCH,
+            &path(Uuid::new_v4()),
+            Some(&admin),
+            Some(json!({"role": "viewer"})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    let (st, removed) = t
+        .call(Method::DELETE, &path(member_id), Some(&admin), None)
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{removed}");
+    assert_eq!(removed["access_revoked"], true);
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": member_refresh}),
+        )
+        .await?;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "the removed member's sessions ended at once"
+    );
+    let (st, _) = t
+        .get(&format!("/api/v1/organizations/{org}/members"), &member)
+        .await?;
+    assert_eq!(
+        st,
+        StatusCode::NOT_FOUND,
+        "the removed member's still-valid access token reaches nothing"
+    );
+
+    let events = t.outbox_types().await?;
+    assert!(
+        events.iter().any(|e| e == "member_role_updated")
+            && events.iter().any(|e| e == "member_removed")
+    );
+    let (old, new): (String, String) = sqlx::query_as(
+        "SELECT payload->'data'->>'old_role', payload->'data'->>'new_role' FROM outbox WHERE event_type = 'member_role_updated' ORDER BY id LIMIT 1",
+    )
+    .fetch_one(&t.s.db.owner)
+    .await?;
+    assert_eq!((old.as_str(), new.as_str()), ("member", "admin"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn organisation_settings_and_audit_export() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let (org, admin_id, admin) = t.org_admin(&email("cfo"), "Brand Co").await?;
+    let (_, viewer, _) = t.member(org, &admin, &email("v"), "viewer").await?;
+    let path = format!("/api/v1/organizations/{org}");
+    let (st, o) = t.call(Method::PATCH, &path, Some(&admin), Some(json!({"branding": {"primary_color": "#112233"}, "settings": {"mfa_required": true}, "website": "https://brand.example"}))).await?;
+    assert_eq!(st, StatusCode::OK, "{o}");
+    assert_eq!(o["branding"]["primary_color"], "#112233");
+    assert_eq!(o["settings"]["mfa_required"], true);
+    for bad in [
+        json!({"branding": {"primary_color": "red"}}),
+        json!({"website": "javascript:alert(1)"}),
+        json!({"settings": {"unknown": 1}}),
+        json!({"organization_name": "x"}),
+    ] {
+        let (st, body) = t
+            .call(Method::PATCH, &path, Some(&admin), Some(bad.clone()))
+            .await?;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+    let (st, _) = t
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&viewer),
+            Some(json!({"industry": "x"})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, got) = t.get(&path, &viewer).await?;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(got["website"], "https://brand.example");
+
+    let (st, logs) = t
+        .get(
+            &format!("{path}/audit-logs?action=organization_updated"),
+            &admin,
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{logs}");
+    assert_eq!(logs["total"], 1);
+    assert_eq!(logs["records"][0]["actor_id"], admin_id.to_string());
+    assert!(
+        logs["records"][0]["ip_address"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with("198.51.100."))
+    );
+    let (st, all) = t.get(&format!("{path}/audit-logs?limit=2"), &admin).await?;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(all["records"].as_array().map(Vec::len), Some(2));
+    assert!(all["total"].as_i64().unwrap_or(0) >= 3);
+    let res =
+        t.s.http
+            .get(t.s.url(&format!("{path}/audit-logs?format=csv")))
+            .bearer_auth(&admin)
+            .send()
+            .await?;
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = res.text().await?;
+    assert!(
+        csv.starts_with("id,timestamp,action,") && csv.contains("\"member_invited\""),
+        "{csv}"
+    );
+    for q in [
+        "format=xml",
+        "from=yesterday",
+        "limit=0",
+        "page=0",
+        "unknown=1",
+    ] {
+        let (st, body) = t.get(&format!("{path}/audit-logs?{q}"), &admin).await?;
+        assert!(
+            st == StatusCode::UNPROCESSABLE_ENTITY || st == StatusCode::BAD_REQUEST,
+            "{q}: {st} {body}"
+        );
+    }
+    let (st, _) = t.get(&format!("{path}/audit-logs"), &viewer).await?;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    Ok(())
+}
+
+#[tokio::test]
+async fn password_reset_is_single_use_and_ends_sessions() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let user = email("pat");
+    let (_, _, refresh) = t.verified_user(&user).await?;
+    let (st, a) = t
+        .post("/api/v1/auth/password-reset", None, json!({"email": user}))
+        .await?;
+    let (st2, b) = t
+        .post(
+            "/api/v1/auth/password-reset",
+            None,
+            json!({"email": email("ghost")}),
+        )
+        .await?;
+    assert_eq!((st, st2), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    assert_eq!(a, b, "the same answer for an unknown address");
+    let mail = t.mail(&user);
+    let text = &mail
+        .iter()
+        .rev()
+        .find(|m| m.subject == "Reset your password")
+        .expect("reset mail")
+        .text;
+    let token = text
+        .split("token=")
+        .nth(1)
+        .expect("token")
+        .split_whitespace()
+        .next()
+        .expect("t")
+        .to_string();
+
+    let (st, p) = t
+        .post(
+            "/api/v1/auth/password-reset/confirm",
+            None,
+            json!({"token": token, "new_password": "weak"}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/password-reset/confirm",
+            None,
+            json!({"token": token, "new_password": "Brand-New-Pass-42"}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/password-reset/confirm",
+            None,
+            json!({"token": token, "new_password": "Other-New-Pass-43"}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "single use");
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": refresh}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "sessions ended");
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": user, "password": "SecurePass123!"}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": user, "password": "Brand-New-Pass-42"}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let body = json!({"email": "x@gmail.com", "password": "SecurePass123!", "full_name": "J", "company_name": "Acme"});
+    let calls = (0..12).map(|_| t.post("/api/v1/auth/signup", None, body.clone()));
+    let statuses: Vec<u16> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.map(|(s, _)| s.as_u16()).unwrap_or(0))
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 422).count(),
+        10,
+        "ten per hour per IP: {statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2);
+    let res =
+        t.s.http
+            .post(t.s.url("/api/v1/auth/signup"))
+            .header("x-forwarded-for", &t.ip)
+            .json(&body)
+            .send()
+            .await?;
+    assert_eq!(res.status(), 429);
+    let wait: u64 = res.headers()["retry-after"].to_str()?.parse()?;
+    assert!(wait > 0 && wait <= 3600);
+    // Another address is not affected.
+    let res =
+        t.s.http
+            .post(t.s.url("/api/v1/auth/signup"))
+            .header("x-forwarded-for", "192.0.2.77")
+            .json(&body)
+            .send()
+            .await?;
+    assert_eq!(res.status(), 422);
+    tokio::time::sleep(Duration::from_millis(1)).await;
     Ok(())
 }
 
 #[tokio::test]
 async fn jwks_verifies_the_tokens_org_auth_issues() -> anyhow::Result<()> {
-    let svc = testkit::spawn(&org_auth::SERVICE).await?;
-    let res = svc
-        .http
-        .get(svc.url("/.well-known/jwks.json"))
-        .send()
-        .await?;
-    assert_eq!(res.status(), 200);
-    let text = res.text().await?;
-    assert!(!text.contains("\"d\""), "public parts only");
-    // A verifier that knows nothing but the JWKS URL accepts org-auth's token.
+    use kit::auth::{JwksSource, Verifier, VerifierConfig};
+    let t = svc().await?;
+    let (_, token, _) = t.verified_user(&email("jw")).await?;
     let v = Verifier::new(VerifierConfig {
         issuer: testkit::ISSUER.into(),
         audience: testkit::AUDIENCE.into(),
-        leeway: std::time::Duration::from_secs(5),
+        leeway: Duration::from_secs(5),
         source: JwksSource::Remote {
-            url: svc.url("/.well-known/jwks.json"),
-            min_refresh: std::time::Duration::from_secs(1),
+            url: t.s.url("/.well-known/jwks.json"),
+            min_refresh: Duration::from_secs(1),
         },
     })?;
-    let token = svc.tokens.client(Uuid::new_v4(), Uuid::new_v4(), "member");
-    assert_eq!(v.verify(&token).await?.role, "member");
-    let doc: serde_json::Value = svc
-        .http
-        .get(svc.url("/openapi.json"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    assert!(doc["paths"]["/api/v1/auth/me"]["get"].is_object());
+    let claims = v.verify(&token).await?;
+    assert_eq!(claims.user_type, kit::auth::UserType::Client);
+    let (st, me) = t.get("/api/v1/auth/me", &token).await?;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(me["user_type"], "client");
+    assert_eq!(me["organizations"], json!([]));
+    let (st, _) = t.call(Method::GET, "/api/v1/auth/me", None, None).await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let agent = t.s.tokens.agent(
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        &["sales_agent", "onboarding_specialist"],
+    );
+    let (_, me) = t.get("/api/v1/auth/me", &agent).await?;
+    assert_eq!(
+        me["all_roles"],
+        json!(["sales_agent", "onboarding_specialist"])
+    );
     Ok(())
 }

@@ -1,0 +1,88 @@
+//! The messages org-auth sends.
+use notify::Email;
+
+pub fn verification_code(to: &str, name: &str, code: &str) -> Email {
+    Email {
+        to: to.into(),
+        subject: format!("Your verification code: {code}"),
+        text: format!(
+            "Hello {name},\n\nYour verification code is {code}\n\nEnter it to verify your email address. \
+             It expires in 24 hours. If you did not sign up, ignore this message.\n"
+        ),
+        html: None,
+    }
+}
+
+pub fn already_registered(to: &str, app_url: &str) -> Email {
+    Email {
+        to: to.into(),
+        subject: "Someone tried to sign up with your email".into(),
+        text: format!(
+            "An account already exists for this address. Sign in at {app_url}/login, or reset \
+             your password at {app_url}/forgot-password if you lost it. If this was not you, \
+             nothing has changed.\n"
+        ),
+        html: None,
+    }
+}
+
+pub fn invitation(to: &str, org: &str, link: &str, custom: Option<&str>, expires: &str) -> Email {
+    let note = custom
+        .map(|m| format!("\nMessage from your team: {m}\n"))
+        .unwrap_or_default();
+    Email {
+        to: to.into(),
+        subject: format!("You are invited to join {org}"),
+        text: format!(
+            "You have been invited to join {org} on the Workflow platform.\n{note}\n\
+             Accept the invitation: {link}\n\nThe invitation expires on {expires}.\n"
+        ),
+        html: None,
+    }
+}
+
+pub fn welcome(to: &str, name: &str, org: &str, app_url: &str) -> Email {
+    Email {
+        to: to.into(),
+        subject: format!("Welcome to {org}"),
+        text: format!(
+            "Hello {name},\n\nYou are now a member of {org}. Your dashboard, with the PRD Builder, \
+             is at {app_url}.\n"
+        ),
+        html: None,
+    }
+}
+
+pub fn password_reset(to: &str, link: &str, initial: bool) -> Email {
+    let (subject, lead) = if initial {
+        (
+            "Set your password",
+            "An account was created for you on the Workflow platform.",
+        )
+    } else {
+        (
+            "Reset your password",
+            "A password reset was requested for your account.",
+        )
+    };
+    Email {
+        to: to.into(),
+        subject: subject.into(),
+        text: format!(
+            "{lead}\n\nChoose your password here: {link}\n\nThe link works once and expires in \
+             one hour. If you did not ask for it, ignore this message.\n"
+        ),
+        html: None,
+    }
+}
+
+pub fn password_changed(to: &str) -> Email {
+    Email {
+        to: to.into(),
+        subject: "Your password was changed".into(),
+        text: "Your password was just changed and every session was signed out. If this was not \
+               you, reset your password at once and contact support.\n"
+            .into(),
+        html: None,
+    }
+}
