@@ -45,6 +45,10 @@ pub struct Claims {
     /// A narrowed token (e.g. `assisted_access` for temporary access to an assisted account).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The user actually acting, when a token lets one act as another (RFC 8693 `act`,
+    /// reduced to the actor's user id): the agent behind a temporary access token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Uuid>,
 }
 
 impl Claims {
@@ -68,6 +72,7 @@ impl Claims {
             all_roles: Vec::new(),
             permissions: BTreeMap::new(),
             scope: None,
+            act: None,
         }
     }
 

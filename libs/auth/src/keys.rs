@@ -130,6 +130,27 @@ impl Signer {
         self.sign(&claims)
     }
 
+    /// Signs with this signer's issuer and audience, keeping the caller's lifetime (`exp`)
+    /// — for narrowed tokens whose lifetime differs from an access token's.
+    pub fn sign_with_defaults(&self, mut claims: Claims) -> Result<String, AuthError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        claims.iss = self.issuer.clone();
+        claims.aud = self.audience.clone();
+        if claims.iat == 0 {
+            claims.iat = now;
+        }
+        if claims.nbf == 0 {
+            claims.nbf = now;
+        }
+        if claims.jti.is_empty() {
+            claims.jti = Uuid::new_v4().to_string();
+        }
+        if claims.exp <= now {
+            return Err(AuthError::Key("a token must expire in the future".into()));
+        }
+        self.sign(&claims)
+    }
+
     /// Signs the claims exactly as given (tests use it to build expired or odd tokens).
     pub fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
         let key = &self.keys[0];

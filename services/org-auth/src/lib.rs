@@ -4,8 +4,9 @@
 //! Built: signup with work email and a verification code, email verification, login with
 //! lockout, rotating refresh tokens with reuse detection, logout, `/auth/me`, password reset,
 //! organisations (create, read, settings), invitations, members (list, role change, removal
-//! with session revocation), the audit log with CSV/JSON export, and the JWKS. Not yet: MFA,
-//! OAuth, assisted accounts, gRPC, the expiry jobs (see the README's status table).
+//! with session revocation), the audit log with CSV/JSON export, the JWKS, and assisted
+//! accounts (create, list, read, claim, resend, temporary access, the reminder/expiry job).
+//! Not yet: MFA, OAuth, gRPC (see the README's status table).
 use std::sync::Arc;
 
 use kit::{
@@ -17,6 +18,7 @@ use kit::{
     utoipa_axum::{router::OpenApiRouter, routes},
 };
 
+mod assisted;
 mod audit;
 mod auth_routes;
 mod mail;
@@ -122,7 +124,34 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
                 org_routes::remove_member
             ))
             .routes(routes!(org_routes::audit_logs))
-            .with_state(state);
-        Ok(Parts::new(router))
+            .routes(routes!(assisted::assisted_signup))
+            .routes(routes!(assisted::list_assisted))
+            .routes(routes!(assisted::get_assisted))
+            .routes(routes!(assisted::claim_account))
+            .routes(routes!(assisted::resend_claim))
+            .routes(routes!(assisted::grant_access))
+            .with_state(state.clone());
+        let mut parts = Parts::new(router);
+        let every = std::time::Duration::from_secs(
+            ctx.config
+                .get("ORG_AUTH_EXPIRY_SWEEP_SECS")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(60),
+        );
+        parts.jobs.push(kit::Job::new(
+            "assisted-account-expiry",
+            move |stop| async move {
+                loop {
+                    if let Err(e) = assisted::expiry_sweep(&state).await {
+                        tracing::warn!(error = %e, "assisted account expiry sweep failed");
+                    }
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(every) => {}
+                    }
+                }
+            },
+        ));
+        Ok(parts)
     })
 }

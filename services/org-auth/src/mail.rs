@@ -86,3 +86,48 @@ pub fn password_changed(to: &str) -> Email {
         html: None,
     }
 }
+
+pub fn claim(
+    to: &str,
+    name: &str,
+    company: &str,
+    link: &str,
+    expires: &str,
+    note: Option<&str>,
+) -> Email {
+    let note = note.map(|m| format!("\n{m}\n")).unwrap_or_default();
+    Email {
+        to: to.into(),
+        subject: format!("Your {company} account is ready to claim"),
+        text: format!(
+            "Hello {name},\n\nWe set up an account for {company} on the Workflow platform, with the \
+             research and demos prepared for you.\n{note}\nClaim it and choose your password: {link}\n\n\
+             The link works once and expires on {expires}.\n"
+        ),
+        html: None,
+    }
+}
+
+pub fn claim_reminder(to: &str, company: &str, app_url: &str, expires: &str) -> Email {
+    Email {
+        to: to.into(),
+        subject: format!("Reminder: your {company} account expires soon"),
+        text: format!(
+            "Your account for {company} has not been claimed yet and expires on {expires}. Use the \
+             claim link we sent you, or ask your contact at {app_url} for a new one.\n"
+        ),
+        html: None,
+    }
+}
+
+pub fn claimed(to: &str, company: &str, dashboard: &str) -> Email {
+    Email {
+        to: to.into(),
+        subject: format!("You now own the {company} account"),
+        text: format!(
+            "Your account is claimed: you are the admin of {company} and everything prepared for you \
+             is yours. Dashboard: {dashboard}\n"
+        ),
+        html: None,
+    }
+}

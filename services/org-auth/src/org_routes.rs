@@ -42,7 +42,7 @@ const ACTIONS: &[&str] = &["read", "write", "admin"];
 const INVITATION_TTL: Duration = Duration::days(7);
 
 /// The default permissions of a role (spec §0 examples).
-fn default_permissions(role: &str) -> Value {
+pub(crate) fn default_permissions(role: &str) -> Value {
     let mut m = Map::new();
     for s in SERVICES {
         let actions: &[&str] = match (role, *s) {
@@ -161,6 +161,28 @@ fn slugify(name: &str) -> String {
     }
 }
 
+/// A slug for `name` not taken yet (`acme-corp`, `acme-corp-2`, …). The unique constraint
+/// settles a race between two creations.
+pub(crate) async fn free_slug(tx: &mut Tx, name: &str) -> Result<String, Problem> {
+    let base = slugify(name);
+    let taken: Vec<String> = sqlx::query_scalar(
+        "SELECT slug FROM organizations WHERE slug = $1 OR slug LIKE $1 || '-%'",
+    )
+    .bind(&base)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok((1..)
+        .map(|n| {
+            if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            }
+        })
+        .find(|c| !taken.contains(c))
+        .unwrap_or(base))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrganization {
@@ -213,29 +235,13 @@ pub async fn create_organization(
     let logo = security::opt_url("logo_url", req.logo_url.as_deref())?;
     let origin = Origin::new(ip, ua);
     let org_id = Uuid::now_v7();
-    let base = slugify(&name);
 
     let mut tx = store::begin(&s.db, Scope::system()).await?;
     let user = sessions::load_user(&mut tx, p.user_id)
         .await?
         .filter(|u| u.email_verified)
         .ok_or_else(|| Problem::forbidden("verify your email address first"))?;
-    let taken: Vec<String> = sqlx::query_scalar(
-        "SELECT slug FROM organizations WHERE slug = $1 OR slug LIKE $1 || '-%'",
-    )
-    .bind(&base)
-    .fetch_all(&mut *tx)
-    .await?;
-    let slug = (1..)
-        .map(|n| {
-            if n == 1 {
-                base.clone()
-            } else {
-                format!("{base}-{n}")
-            }
-        })
-        .find(|c| !taken.contains(c))
-        .unwrap_or(base);
+    let slug = free_slug(&mut tx, &name).await?;
     let created: OffsetDateTime = sqlx::query_scalar(
         "INSERT INTO organizations (id, name, slug, website, industry, company_size, logo_url, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at",

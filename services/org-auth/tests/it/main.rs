@@ -934,3 +934,443 @@ async fn jwks_verifies_the_tokens_org_auth_issues() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// An agent's token plus the gateway's permission headers (what Kong injects).
+struct Agent {
+    token: String,
+    agent_id: Uuid,
+    permissions: Option<String>,
+}
+
+impl Svc {
+    fn agent(&self, roles: &[&str], permissions: Option<Value>) -> Agent {
+        let agent_id = Uuid::new_v4();
+        Agent {
+            token: self.s.tokens.agent(Uuid::new_v4(), agent_id, roles),
+            agent_id,
+            permissions: permissions.map(|p| p.to_string()),
+        }
+    }
+
+    async fn as_agent(
+        &self,
+        a: &Agent,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let mut req = self
+            .s
+            .http
+            .request(method, self.s.url(path))
+            .header("x-forwarded-for", &self.ip)
+            .bearer_auth(&a.token);
+        if let Some(p) = &a.permissions {
+            req = req
+                .header("x-agent-id", a.agent_id.to_string())
+                .header("x-agent-permissions", p);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await?;
+        let st = res.status();
+        let text = res.text().await?;
+        Ok((
+            st,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+}
+
+fn assisted_body(email: &str) -> Value {
+    json!({"client_email": email, "client_name": "Casey Client", "company_name": "Example Corp",
+           "company_website": "https://example-corp.test", "industry": "retail", "company_size": "10-50",
+           "notes": "Met at the trade fair"})
+}
+
+#[tokio::test]
+async fn assisted_signup_claim_and_management() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let full = json!({"assisted_signup": ["create", "read", "update"]});
+    let sales = t.agent(&["sales_agent"], Some(full.clone()));
+    let other_sales = t.agent(&["sales_agent"], Some(full.clone()));
+    let no_perm = t.agent(&["sales_agent"], Some(json!({"research": ["read"]})));
+    let admin = t.agent(&["platform_admin"], None);
+    let client = t.org_admin(&email("cli"), "Client Org").await?.2;
+    let path = "/api/v1/auth/assisted-signup";
+
+    let (st, _) = t
+        .as_agent(
+            &no_perm,
+            Method::POST,
+            path,
+            Some(assisted_body(&email("c"))),
+        )
+        .await?;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "assisted_signup.create is required"
+    );
+    // Spoofed permission headers for another agent id are ignored.
+    let spoof = Agent {
+        token: no_perm.token.clone(),
+        agent_id: Uuid::new_v4(),
+        permissions: Some(full.to_string()),
+    };
+    let (st, _) = t
+        .as_agent(&spoof, Method::POST, path, Some(assisted_body(&email("c"))))
+        .await?;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = t
+        .post(path, Some(&client), assisted_body(&email("c")))
+        .await?;
+    assert_eq!(st, StatusCode::FORBIDDEN, "clients cannot");
+    let (st, p) = t
+        .as_agent(
+            &sales,
+            Method::POST,
+            path,
+            Some(json!({"client_email": "c@gmail.com", "client_name": "C", "company_name": "Co"})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+
+    let client_email = email("casey");
+    let (st, created) = t
+        .as_agent(
+            &sales,
+            Method::POST,
+            path,
+            Some(assisted_body(&client_email)),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::CREATED, "{created}");
+    assert_eq!(created["account_status"], "assisted_unclaimed");
+    assert_eq!(created["created_by_agent_id"], sales.agent_id.to_string());
+    assert_eq!(created["created_by_agent_role"], "sales_agent");
+    let claim = s(&created["claim_token"]);
+    assert!(
+        claim.starts_with("CLAIM-") && claim.len() >= 38,
+        "≥ 128 bits: {claim}"
+    );
+    assert!(s(&created["temporary_access_token"]).starts_with("temp_"));
+    let user_id = uuid(&created["user_id"]);
+    let (st, _) = t
+        .as_agent(
+            &admin,
+            Method::POST,
+            path,
+            Some(assisted_body(&client_email)),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::CONFLICT, "one account per email");
+    let stored: String =
+        sqlx::query_scalar("SELECT claim_token_hash FROM assisted_accounts WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(&mut *t.sys().await?)
+            .await?;
+    assert_ne!(stored, claim, "only a digest is stored");
+    assert!(
+        t.mail(&client_email)
+            .iter()
+            .any(|m| m.text.contains(&claim)),
+        "the claim email carries the link"
+    );
+    let event: Value = sqlx::query_scalar(
+        "SELECT payload FROM outbox WHERE event_type = 'assisted_account_created'",
+    )
+    .fetch_one(&t.s.db.owner)
+    .await?;
+    assert_eq!(
+        event["data"]["created_by_agent_id"],
+        sales.agent_id.to_string()
+    );
+    assert!(
+        !event.to_string().contains(&claim),
+        "the claim token never travels in events"
+    );
+
+    // Reading: the creator and platform admins; other sales agents get 404.
+    let one = format!("/api/v1/auth/assisted-accounts/{user_id}");
+    let (st, got) = t.as_agent(&sales, Method::GET, &one, None).await?;
+    assert_eq!(st, StatusCode::OK, "{got}");
+    assert_eq!(got["notes"], "Met at the trade fair");
+    assert_eq!(
+        t.as_agent(&admin, Method::GET, &one, None).await?.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        t.as_agent(&other_sales, Method::GET, &one, None).await?.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(t.get(&one, &client).await?.0, StatusCode::FORBIDDEN);
+
+    // Listing: summary counts, a sales agent's own only.
+    t.as_agent(
+        &other_sales,
+        Method::POST,
+        path,
+        Some(assisted_body(&email("dana"))),
+    )
+    .await?;
+    let (st, list) = t
+        .as_agent(
+            &admin,
+            Method::GET,
+            "/api/v1/auth/assisted-accounts?status=unclaimed&sort_by=expires_at&order=asc&limit=1",
+            None,
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{list}");
+    assert_eq!(list["summary"]["total_unclaimed"], 2);
+    assert_eq!(list["pagination"]["total_pages"], 2);
+    assert_eq!(list["accounts"].as_array().map(Vec::len), Some(1));
+    let (_, mine) = t
+        .as_agent(
+            &sales,
+            Method::GET,
+            &format!(
+                "/api/v1/auth/assisted-accounts?agent_id={}",
+                other_sales.agent_id
+            ),
+            None,
+        )
+        .await?;
+    assert_eq!(
+        mine["pagination"]["total_accounts"], 1,
+        "a sales agent sees only its own: {mine}"
+    );
+    assert_eq!(mine["accounts"][0]["user_id"], user_id.to_string());
+    for q in [
+        "status=lost",
+        "sort_by=email",
+        "order=up",
+        "limit=500",
+        "page=0",
+    ] {
+        let (st, body) = t
+            .as_agent(
+                &admin,
+                Method::GET,
+                &format!("/api/v1/auth/assisted-accounts?{q}"),
+                None,
+            )
+            .await?;
+        assert!(
+            st == StatusCode::UNPROCESSABLE_ENTITY || st == StatusCode::BAD_REQUEST,
+            "{q}: {body}"
+        );
+    }
+
+    // Temporary access: at most 72 hours.
+    let access = format!("{one}/access");
+    let (st, _) = t
+        .as_agent(
+            &sales,
+            Method::POST,
+            &access,
+            Some(json!({"reason": "demo prep", "duration_hours": 73})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    let (st, g) = t
+        .as_agent(
+            &sales,
+            Method::POST,
+            &access,
+            Some(json!({"reason": "Setting up demo data", "duration_hours": 24})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{g}");
+    let temp = s(&g["temporary_access_token"]);
+    let claims =
+        t.s.tokens
+            .verifier
+            .verify_now(temp.trim_start_matches("temp_"))?;
+    assert_eq!(claims.scope.as_deref(), Some("assisted_access"));
+    assert_eq!(
+        claims.organization_id,
+        Some(uuid(&created["organization_id"]))
+    );
+    assert!(claims.exp - claims.iat <= 24 * 3600);
+    assert_eq!(
+        t.as_agent(
+            &other_sales,
+            Method::POST,
+            &access,
+            Some(json!({"reason": "peek", "duration_hours": 1}))
+        )
+        .await?
+        .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Resend: a new link; the old one stops working.
+    let (st, r) = t
+        .as_agent(
+            &sales,
+            Method::POST,
+            &format!("{one}/resend-claim"),
+            Some(json!({"custom_message": "Here is your link again"})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let new_claim = s(&r["claim_url"])
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_ne!(new_claim, claim);
+
+    // Claim.
+    let claim_path = "/api/v1/auth/claim-account";
+    let (st, _) = t
+        .post(
+            claim_path,
+            None,
+            json!({"claim_token": new_claim, "password": "Claimed-Pass-55", "accept_terms": false}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    let (st, _) = t
+        .post(
+            claim_path,
+            None,
+            json!({"claim_token": claim, "password": "Claimed-Pass-55", "accept_terms": true}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "the rotated-out link is dead");
+    let (st, done) = t.post(claim_path, None, json!({"claim_token": new_claim.to_lowercase(), "password": "Claimed-Pass-55", "accept_terms": true})).await?;
+    assert_eq!(st, StatusCode::OK, "{done}");
+    assert_eq!(done["account_status"], "claimed");
+    assert_eq!(done["role"], "admin");
+    let (st, _) = t
+        .post(
+            claim_path,
+            None,
+            json!({"claim_token": new_claim, "password": "Claimed-Pass-55", "accept_terms": true}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "a claim works once");
+    let (st, li) = t
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": client_email, "password": "Claimed-Pass-55"}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{li}");
+    assert_eq!(li["organizations"][0]["role"], "admin");
+    let (_, got) = t.as_agent(&admin, Method::GET, &one, None).await?;
+    assert_eq!(got["account_status"], "claimed");
+    let events = t.outbox_types().await?;
+    for e in [
+        "assisted_account_created",
+        "assisted_account_access_granted",
+        "claim_link_resent",
+        "assisted_account_claimed",
+    ] {
+        assert!(events.iter().any(|x| x == e), "{e}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn unclaimed_accounts_are_reminded_then_expire_and_lock() -> anyhow::Result<()> {
+    let spawned =
+        testkit::spawn_with(&org_auth::SERVICE, &[("ORG_AUTH_EXPIRY_SWEEP_SECS", "1")]).await?;
+    let t = Svc {
+        s: spawned,
+        ip: "203.0.113.9".into(),
+    };
+    let admin = t.agent(&["platform_admin"], None);
+    let (e1, e2) = (email("soon"), email("late"));
+    let (_, a) = t
+        .as_agent(
+            &admin,
+            Method::POST,
+            "/api/v1/auth/assisted-signup",
+            Some(assisted_body(&e1)),
+        )
+        .await?;
+    let (_, b) = t
+        .as_agent(
+            &admin,
+            Method::POST,
+            "/api/v1/auth/assisted-signup",
+            Some(assisted_body(&e2)),
+        )
+        .await?;
+    let mut tx = t.sys().await?;
+    sqlx::query(
+        "UPDATE assisted_accounts SET expires_at = now() + interval '6 days' WHERE user_id = $1",
+    )
+    .bind(uuid(&a["user_id"]))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE assisted_accounts SET expires_at = now() - interval '1 minute' WHERE user_id = $1",
+    )
+    .bind(uuid(&b["user_id"]))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let expired = t
+            .outbox_types()
+            .await?
+            .iter()
+            .any(|e| e == "assisted_account_expired");
+        let reminded = t
+            .mail(&e1)
+            .iter()
+            .any(|m| m.subject.starts_with("Reminder"));
+        if expired && reminded {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sweep did not run"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await; // another sweep: nothing repeats
+    assert_eq!(
+        t.mail(&e1)
+            .iter()
+            .filter(|m| m.subject.starts_with("Reminder"))
+            .count(),
+        1,
+        "one reminder"
+    );
+    assert_eq!(
+        t.outbox_types()
+            .await?
+            .iter()
+            .filter(|e| *e == "assisted_account_expired")
+            .count(),
+        1
+    );
+    let status: String = sqlx::query_scalar("SELECT account_status FROM users WHERE id = $1")
+        .bind(uuid(&b["user_id"]))
+        .fetch_one(&mut *t.sys().await?)
+        .await?;
+    assert_eq!(status, "locked");
+    let claim = s(&b["claim_token"]);
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/claim-account",
+            None,
+            json!({"claim_token": claim, "password": "Claimed-Pass-55", "accept_terms": true}),
+        )
+        .await?;
+    assert_eq!(
+        st,
+        StatusCode::BAD_REQUEST,
+        "an expired account cannot be claimed"
+    );
+    Ok(())
+}
