@@ -33,6 +33,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Operator tasks.
+    Admin {
+        #[command(subcommand)]
+        task: AdminTask,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminTask {
+    /// Create the first platform admin; it then registers agents through human-agent.
+    CreatePlatformAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Platform Admin")]
+        name: String,
+        /// Read the password from the first line of standard input (never from arguments,
+        /// which other users can see).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 fn targets_help() -> String {
@@ -119,6 +139,24 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 print!("{}", targets_help());
             }
+            Ok(())
+        }
+        Command::Admin {
+            task:
+                AdminTask::CreatePlatformAdmin {
+                    email,
+                    name,
+                    password_stdin,
+                },
+        } => {
+            anyhow::ensure!(password_stdin, "--password-stdin is required");
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            let cfg = FleetConfig::from_env()?;
+            let (user, agent) =
+                org_auth::admin::create_platform_admin(&cfg, &email, &name, password).await?;
+            println!("platform admin {email}: user_id {user}, agent_id {agent}");
             Ok(())
         }
         Command::Migrate { target } => {

@@ -152,6 +152,35 @@ fn all_eighteen_services_come_up_ready_in_one_process() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let ready_after = started.elapsed();
+
+    // The first platform admin, created by the operator, signs in.
+    let admin = format!("ops.{}@acme.com", std::process::id());
+    let mut cmd = dev_env(&mut Command::new(FLEET))
+        .args([
+            "admin",
+            "create-platform-admin",
+            "--email",
+            &admin,
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("admin");
+    {
+        use std::io::Write;
+        let mut stdin = cmd.stdin.take().expect("stdin");
+        stdin.write_all(b"Operator-Pass-2026!\n").expect("write");
+    }
+    let out = cmd.wait_with_output().expect("admin output");
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    let login = client
+        .post(format!(
+            "http://127.0.0.1:{}/api/v1/auth/login",
+            8100 + offset
+        ))
+        .json(&serde_json::json!({"email": admin, "password": "Operator-Pass-2026!"}))
+        .send();
     // Graceful shutdown on SIGTERM.
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -162,4 +191,10 @@ fn all_eighteen_services_come_up_ready_in_one_process() {
         "not ready after {ready_after:?}: ports {pending:?}"
     );
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    assert!(
+        out.status.success() && printed.contains("agent_id"),
+        "{printed}"
+    );
+    let login = login.expect("login");
+    assert_eq!(login.status(), 200, "the new platform admin signs in");
 }

@@ -5,6 +5,7 @@
 //! A service crate exports a [`ServiceDef`]; the `fleet` binary and the tests start it with
 //! [`runtime`].
 pub mod config;
+pub mod grpc;
 pub mod http;
 pub mod metrics;
 pub mod readiness;

@@ -6,7 +6,8 @@
 //! organisations (create, read, settings), invitations, members (list, role change, removal
 //! with session revocation), the audit log with CSV/JSON export, the JWKS, and assisted
 //! accounts (create, list, read, claim, resend, temporary access, the reminder/expiry job).
-//! Not yet: MFA, OAuth, gRPC (see the README's status table).
+//! gRPC for peers: users, organisations, memberships, agent logins. Not yet: MFA, OAuth (see
+//! the README's status table).
 use std::sync::Arc;
 
 use kit::{
@@ -18,9 +19,11 @@ use kit::{
     utoipa_axum::{router::OpenApiRouter, routes},
 };
 
+pub mod admin;
 mod assisted;
 mod audit;
 mod auth_routes;
+mod grpc;
 mod mail;
 mod org_routes;
 mod security;
@@ -132,6 +135,12 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             .routes(routes!(assisted::grant_access))
             .with_state(state.clone());
         let mut parts = Parts::new(router);
+        parts.grpc.add_service(
+            kit::contracts::workflow::org_auth::v1::org_auth_server::OrgAuthServer::with_interceptor(
+                grpc::Api(state.clone()),
+                kit::grpc::InternalAuth::new(&ctx.config),
+            ),
+        );
         let every = std::time::Duration::from_secs(
             ctx.config
                 .get("ORG_AUTH_EXPIRY_SWEEP_SECS")

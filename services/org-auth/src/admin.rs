@@ -1,0 +1,69 @@
+//! Operator commands (`fleet admin …`): the first platform admin. There are no default
+//! credentials: the operator chooses the address and password.
+use anyhow::Context as _;
+use kit::{FleetConfig, store};
+use uuid::Uuid;
+
+use crate::{
+    SERVICE,
+    audit::{self, Entry, Origin},
+    security, sessions,
+};
+
+/// Creates a platform admin (an agent login with role `platform_admin`); returns its user id
+/// and agent id.
+pub async fn create_platform_admin(
+    config: &FleetConfig,
+    email: &str,
+    full_name: &str,
+    password: String,
+) -> anyhow::Result<(Uuid, Uuid)> {
+    let email =
+        security::normalise_email("email", email).map_err(|p| anyhow::anyhow!("{}", p.detail()))?;
+    security::check_password("password", &password, &email)
+        .map_err(|p| anyhow::anyhow!("{}", p.detail()))?;
+    let name =
+        security::text("name", full_name, 1, 200).map_err(|p| anyhow::anyhow!("{}", p.detail()))?;
+    let hash = security::hash_password(password)
+        .await
+        .map_err(|p| anyhow::anyhow!("{}", p.detail()))?;
+    let mut pool_cfg = store::PoolConfig::new(config.database_url(&SERVICE, false)?, "fleet-admin");
+    pool_cfg.max_connections = 1;
+    let pool = store::connect_lazy(&pool_cfg)?;
+    let mut tx = store::begin(&pool, store::Scope::system())
+        .await
+        .context("connecting to org-auth's database (has `make run` or `fleet migrate` run?)")?;
+    if sessions::load_user_by_email(&mut tx, &email)
+        .await
+        .map_err(|p| anyhow::anyhow!("{}", p.detail()))?
+        .is_some()
+    {
+        anyhow::bail!("an account already exists for {email}");
+    }
+    let (user, agent) = (Uuid::now_v7(), Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, full_name, user_type, role, agent_id, email_verified) \
+         VALUES ($1, $2, $3, $4, 'agent', 'platform_admin', $5, true)",
+    )
+    .bind(user)
+    .bind(&email)
+    .bind(&hash)
+    .bind(&name)
+    .bind(agent)
+    .execute(&mut *tx)
+    .await?;
+    let origin = Origin {
+        ip: "cli".into(),
+        user_agent: Some("fleet admin".into()),
+    };
+    audit::record(
+        &mut tx,
+        &origin,
+        Entry::new("platform_admin_created").user(user),
+    )
+    .await
+    .map_err(|p| anyhow::anyhow!("{}", p.detail()))?;
+    tx.commit().await?;
+    pool.close().await;
+    Ok((user, agent))
+}
