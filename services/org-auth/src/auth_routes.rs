@@ -294,6 +294,23 @@ pub struct LoginRequest {
     pub organization_id: Option<Uuid>,
 }
 
+/// The second step a login with MFA still needs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaRequired {
+    pub mfa_required: bool,
+    /// Present with the code to `POST /api/v1/auth/login/mfa` within 5 minutes.
+    pub mfa_token: String,
+    pub methods: Vec<&'static str>,
+}
+
+/// Tokens, or the MFA step when the account has MFA on.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginOutcome {
+    Signed(LoginResponse),
+    Mfa(MfaRequired),
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoginResponse {
     pub user_id: Uuid,
@@ -305,16 +322,17 @@ pub struct LoginResponse {
     pub tokens: Tokens,
 }
 
-/// Sign in with email and password. Five failures lock the account for 15 minutes.
+/// Sign in with email and password. Five failures (passwords or MFA codes) lock the account
+/// for 15 minutes. With MFA on, the answer is the MFA step instead of tokens.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = kit::ProblemBody),
+    responses((status = 200, body = LoginOutcome), (status = 401, body = kit::ProblemBody),
               (status = 429, body = kit::ProblemBody)))]
 pub async fn login(
     State(s): State<AppState>,
     ip: ClientIp,
     ua: UserAgent,
     Json(req): Json<LoginRequest>,
-) -> Result<Json<LoginResponse>, Problem> {
+) -> Result<Json<LoginOutcome>, Problem> {
     s.limiter
         .enforce("login", Subject::Ip(&ip.0), Limit::per_hour(20))
         .await?;
@@ -348,16 +366,44 @@ pub async fn login(
     if !user.email_verified {
         return Err(Problem::forbidden("verify your email address first"));
     }
+    if user.mfa_enabled {
+        let token = crate::mfa::challenge(&mut tx, user.id, req.organization_id).await?;
+        audit::record(
+            &mut tx,
+            &origin,
+            Entry::new("login_mfa_challenged").user(user.id),
+        )
+        .await?;
+        tx.commit().await.map_err(Problem::from)?;
+        return Ok(Json(LoginOutcome::Mfa(MfaRequired {
+            mfa_required: true,
+            mfa_token: token,
+            methods: vec!["totp", "recovery_code"],
+        })));
+    }
+    let done = complete_login(&mut tx, &s, user, req.organization_id, &origin).await?;
+    tx.commit().await.map_err(Problem::from)?;
+    Ok(Json(LoginOutcome::Signed(done)))
+}
+
+/// The end of a successful login: counters reset, tokens, the event and the audit record.
+async fn complete_login(
+    tx: &mut store::Tx,
+    s: &AppState,
+    user: sessions::User,
+    wanted: Option<Uuid>,
+    origin: &Origin,
+) -> Result<LoginResponse, Problem> {
     sqlx::query("UPDATE users SET failed_login_count = 0, locked_until = NULL, last_login_at = now() WHERE id = $1")
         .bind(user.id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    let orgs = sessions::memberships(&mut tx, user.id).await?;
-    let org = sessions::pick_org(&orgs, req.organization_id, user.organization_id);
-    let tokens = sessions::issue(&mut tx, &s, &user, org, None, &origin).await?;
+    let orgs = sessions::memberships(tx, user.id).await?;
+    let org = sessions::pick_org(&orgs, wanted, user.organization_id);
+    let tokens = sessions::issue(tx, s, &user, org, None, origin).await?;
     let org_id = org.map(|o| o.organization_id);
     outbox::publish(
-        &mut tx,
+        tx,
         SOURCE,
         org_id.unwrap_or_default(),
         user.id,
@@ -368,20 +414,60 @@ pub async fn login(
         },
     )
     .await?;
-    audit::record(
-        &mut tx,
-        &origin,
-        Entry::new("login").user(user.id).org(org_id),
-    )
-    .await?;
-    tx.commit().await.map_err(Problem::from)?;
-    Ok(Json(LoginResponse {
+    audit::record(tx, origin, Entry::new("login").user(user.id).org(org_id)).await?;
+    Ok(LoginResponse {
         user_id: user.id,
         email: user.email,
         organization_id: org_id,
         organizations: orgs,
         tokens,
-    }))
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginMfaRequest {
+    pub mfa_token: String,
+    /// A current authenticator code or a recovery code.
+    pub code: String,
+}
+
+/// The second login step for accounts with MFA. Wrong codes count toward the lockout.
+#[utoipa::path(post, path = "/api/v1/auth/login/mfa", tag = "auth", request_body = LoginMfaRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = kit::ProblemBody)))]
+pub async fn login_mfa(
+    State(s): State<AppState>,
+    ip: ClientIp,
+    ua: UserAgent,
+    Json(req): Json<LoginMfaRequest>,
+) -> Result<Json<LoginResponse>, Problem> {
+    s.limiter
+        .enforce("login", Subject::Ip(&ip.0), Limit::per_hour(20))
+        .await?;
+    let origin = Origin::new(ip, ua);
+    let mut tx = store::begin(&s.db, Scope::system()).await?;
+    match crate::mfa::second_step(&mut tx, &s, &req.mfa_token, &req.code).await? {
+        crate::mfa::Second::Passed { user, org } => {
+            let user = sessions::load_user(&mut tx, user)
+                .await?
+                .filter(|u| {
+                    u.locked_until
+                        .is_none_or(|t| t <= OffsetDateTime::now_utc())
+                })
+                .ok_or_else(|| Problem::unauthorized(BAD_LOGIN))?;
+            let done = complete_login(&mut tx, &s, user, org, &origin).await?;
+            tx.commit().await.map_err(Problem::from)?;
+            Ok(Json(done))
+        }
+        crate::mfa::Second::Failed { email } => {
+            record_failure(&mut tx, &origin, &email, false).await?;
+            tx.commit().await.map_err(Problem::from)?;
+            Err(Problem::unauthorized("the code is not valid"))
+        }
+        crate::mfa::Second::Invalid => {
+            Err(Problem::unauthorized("the MFA step expired; sign in again"))
+        }
+    }
 }
 
 /// Counts a failed login; the fifth in a row locks the account for 15 minutes.

@@ -6,8 +6,8 @@
 //! organisations (create, read, settings), invitations, members (list, role change, removal
 //! with session revocation), the audit log with CSV/JSON export, the JWKS, and assisted
 //! accounts (create, list, read, claim, resend, temporary access, the reminder/expiry job).
-//! gRPC for peers: users, organisations, memberships, agent logins. Not yet: MFA, OAuth (see
-//! the README's status table).
+//! gRPC for peers: users, organisations, memberships, agent logins; TOTP MFA with recovery
+//! codes. Not yet: OAuth (see the README's status table).
 use std::sync::Arc;
 
 use kit::{
@@ -25,6 +25,10 @@ mod audit;
 mod auth_routes;
 mod grpc;
 mod mail;
+mod mfa;
+
+/// RFC 4226 HOTP, for clients and tests computing TOTP codes.
+pub use mfa::hotp;
 mod org_routes;
 mod security;
 mod sessions;
@@ -49,6 +53,8 @@ pub(crate) struct AppState {
     pub mailer: Arc<dyn notify::Mailer>,
     /// Base of links in emails and responses (`https://app.workflow.com`).
     pub app_url: String,
+    /// Seals TOTP secrets at rest.
+    pub mfa: Arc<mfa::SecretBox>,
 }
 
 impl AppState {
@@ -96,7 +102,29 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             .require("APP_BASE_URL", Some("http://localhost:3000"))?
             .trim_end_matches('/')
             .to_string();
+        let mfa_key = match ctx.config.get("ORG_AUTH_MFA_KEY") {
+            Some(k) => {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD
+                    .decode(k.trim())
+                    .map_err(|_| anyhow::anyhow!("ORG_AUTH_MFA_KEY must be base64 of 32 bytes"))?
+            }
+            None if ctx.config.is_dev() => {
+                tracing::warn!(
+                    "development mode: no ORG_AUTH_MFA_KEY, MFA enrolments last until restart"
+                );
+                let mut k = vec![0u8; 32];
+                getrandom::fill(&mut k)?;
+                k
+            }
+            None => anyhow::bail!(
+                "configuration: ORG_AUTH_MFA_KEY (base64, 32 bytes) is required in production"
+            ),
+        };
         let state = AppState {
+            mfa: Arc::new(
+                mfa::SecretBox::new(&mfa_key).map_err(|p| anyhow::anyhow!("{}", p.detail()))?,
+            ),
             db: ctx.db.clone(),
             jwks: Arc::new(signer.jwks()),
             signer,
@@ -109,6 +137,11 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             .routes(routes!(auth_routes::signup))
             .routes(routes!(auth_routes::verify_email))
             .routes(routes!(auth_routes::login))
+            .routes(routes!(auth_routes::login_mfa))
+            .routes(routes!(mfa::enroll))
+            .routes(routes!(mfa::confirm))
+            .routes(routes!(mfa::disable))
+            .routes(routes!(mfa::regenerate))
             .routes(routes!(auth_routes::refresh))
             .routes(routes!(auth_routes::logout))
             .routes(routes!(auth_routes::me))

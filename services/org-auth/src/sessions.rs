@@ -25,10 +25,11 @@ pub struct User {
     pub password_hash: Option<String>,
     pub locked_until: Option<OffsetDateTime>,
     pub agent_id: Option<Uuid>,
+    pub mfa_enabled: bool,
 }
 
 pub const USER_COLUMNS: &str = "id, email, full_name, user_type, organization_id, role, \
-    email_verified, account_status, password_hash, locked_until, agent_id";
+    email_verified, account_status, password_hash, locked_until, agent_id, mfa_enabled";
 
 /// One organisation of a user.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -1546,3 +1546,192 @@ async fn grpc_api_for_peers_with_the_service_credential() -> anyhow::Result<()> 
     assert_eq!(claims.organization_id, None);
     Ok(())
 }
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    const A: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut n, mut out) = (0u64, 0u32, Vec::new());
+    for c in s.chars() {
+        bits = (bits << 5) | A.find(c).expect("base32") as u64;
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    out
+}
+
+/// The code of the time step `offset` steps from now.
+fn totp(secret: &[u8], offset: i64) -> String {
+    let step = (time::OffsetDateTime::now_utc().unix_timestamp() / 30 + offset) as u64;
+    format!("{:06}", org_auth::hotp(secret, step))
+}
+
+#[tokio::test]
+async fn totp_mfa_enrol_login_recovery_lockout_disable() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let user = email("mfa");
+    let (_, _, token) = t.org_admin(&user, "Mfa Org").await?;
+    let (st, e) = t
+        .post("/api/v1/auth/mfa/totp/enroll", Some(&token), json!({}))
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{e}");
+    assert!(s(&e["otpauth_uri"]).starts_with("otpauth://totp/Workflow:"));
+    let secret = base32_decode(&s(&e["secret"]));
+    assert_eq!(secret.len(), 20);
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/mfa/totp/confirm",
+            Some(&token),
+            json!({"code": "000000"}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, c) = t
+        .post(
+            "/api/v1/auth/mfa/totp/confirm",
+            Some(&token),
+            json!({"code": totp(&secret, -1)}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{c}");
+    let recovery: Vec<String> = c["recovery_codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(s)
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    let stored: String = sqlx::query_scalar("SELECT secret_sealed FROM mfa_totp")
+        .fetch_one(&mut *t.sys().await?)
+        .await?;
+    assert!(
+        !stored.contains(&s(&e["secret"])),
+        "the secret is sealed at rest"
+    );
+
+    let login = json!({"email": user, "password": "SecurePass123!"});
+    let (st, step) = t.post("/api/v1/auth/login", None, login.clone()).await?;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(step["mfa_required"], true);
+    assert!(
+        step.get("access_token").is_none(),
+        "no tokens before the second step"
+    );
+    let mfa_token = s(&step["mfa_token"]);
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/login/mfa",
+            None,
+            json!({"mfa_token": mfa_token, "code": "123456"}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let code = totp(&secret, 0);
+    let (st, done) = t
+        .post(
+            "/api/v1/auth/login/mfa",
+            None,
+            json!({"mfa_token": mfa_token, "code": code}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{done}");
+    assert!(done["access_token"].is_string());
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/login/mfa",
+            None,
+            json!({"mfa_token": mfa_token, "code": code}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "a challenge is used once");
+    let (_, step) = t.post("/api/v1/auth/login", None, login.clone()).await?;
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/login/mfa",
+            None,
+            json!({"mfa_token": s(&step["mfa_token"]), "code": code}),
+        )
+        .await?;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "a code is never accepted twice"
+    );
+
+    // A recovery code works, once.
+    let (_, step) = t.post("/api/v1/auth/login", None, login.clone()).await?;
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/login/mfa",
+            None,
+            json!({"mfa_token": s(&step["mfa_token"]), "code": recovery[0]}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK);
+    let (_, step) = t.post("/api/v1/auth/login", None, login.clone()).await?;
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/login/mfa",
+            None,
+            json!({"mfa_token": s(&step["mfa_token"]), "code": recovery[0]}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+    // Wrong codes count toward the lockout like wrong passwords (one failure above already).
+    let (_, step) = t.post("/api/v1/auth/login", None, login.clone()).await?;
+    for _ in 0..4 {
+        t.post(
+            "/api/v1/auth/login/mfa",
+            None,
+            json!({"mfa_token": s(&step["mfa_token"]), "code": "999999"}),
+        )
+        .await?;
+    }
+    let (st, _) = t.post("/api/v1/auth/login", None, login.clone()).await?;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "locked after five failed codes"
+    );
+    let mut tx = t.sys().await?;
+    sqlx::query("UPDATE users SET locked_until = NULL WHERE lower(email) = $1")
+        .bind(&user)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+
+    // Disabling needs the password and a code.
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/mfa/disable",
+            Some(&token),
+            json!({"password": "nope", "code": recovery[1]}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = t
+        .post(
+            "/api/v1/auth/mfa/disable",
+            Some(&token),
+            json!({"password": "SecurePass123!", "code": recovery[1]}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, plain) = t.post("/api/v1/auth/login", None, login).await?;
+    assert_eq!(st, StatusCode::OK);
+    assert!(plain["access_token"].is_string(), "MFA is off again");
+    let audit: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_logs")
+        .fetch_all(&mut *t.sys().await?)
+        .await?;
+    for a in [
+        "mfa_enabled",
+        "login_mfa_challenged",
+        "account_locked",
+        "mfa_disabled",
+    ] {
+        assert!(audit.iter().any(|x| x == a), "{a}");
+    }
+    Ok(())
+}

@@ -1,0 +1,470 @@
+//! TOTP multi-factor authentication (RFC 6238: HMAC-SHA1, 30-second steps, 6 digits, one step
+//! of clock drift either way), single-use recovery codes, and the second step of login.
+use aws_lc_rs::{
+    aead::{AES_256_GCM, Aad, Nonce, RandomizedNonceKey},
+    hmac,
+};
+use axum::{extract::State, http::StatusCode};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use kit::{
+    ClientIp, Json, Problem, UserAgent,
+    auth::Principal,
+    store::{self, Scope, Tx},
+};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use time::{Duration, OffsetDateTime};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    AppState,
+    audit::{self, Entry, Origin},
+    security, sessions,
+};
+
+const STEP: u64 = 30;
+const RECOVERY_CODES: usize = 10;
+pub const CHALLENGE_TTL: Duration = Duration::minutes(5);
+const CHALLENGE_ATTEMPTS: i32 = 5;
+
+/// Seals TOTP secrets at rest (AES-256-GCM, random nonce, the user id as associated data so a
+/// sealed secret cannot be moved to another account).
+pub struct SecretBox(RandomizedNonceKey);
+
+impl SecretBox {
+    pub fn new(key: &[u8]) -> Result<Self, Problem> {
+        if key.len() != 32 {
+            return Err(Problem::internal(
+                "ORG_AUTH_MFA_KEY must be 32 bytes (base64)",
+            ));
+        }
+        RandomizedNonceKey::new(&AES_256_GCM, key)
+            .map(SecretBox)
+            .map_err(|_| Problem::internal("MFA key rejected"))
+    }
+
+    fn seal(&self, user: Uuid, plain: &[u8]) -> Result<String, Problem> {
+        let mut buf = plain.to_vec();
+        let nonce = self
+            .0
+            .seal_in_place_append_tag(Aad::from(user.as_bytes()), &mut buf)
+            .map_err(|_| Problem::internal("sealing failed"))?;
+        let mut out = nonce.as_ref().to_vec();
+        out.extend_from_slice(&buf);
+        Ok(STANDARD.encode(out))
+    }
+
+    fn open(&self, user: Uuid, sealed: &str) -> Result<Vec<u8>, Problem> {
+        let raw = STANDARD
+            .decode(sealed)
+            .map_err(|_| Problem::internal("sealed secret is corrupt"))?;
+        if raw.len() < 12 + 16 {
+            return Err(Problem::internal("sealed secret is corrupt"));
+        }
+        let (n, ct) = raw.split_at(12);
+        let nonce =
+            Nonce::try_assume_unique_for_key(n).map_err(|_| Problem::internal("bad nonce"))?;
+        let mut buf = ct.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(user.as_bytes()), &mut buf)
+            .map_err(|_| Problem::internal("sealed secret does not open with this key"))?;
+        Ok(plain.to_vec())
+    }
+}
+
+/// RFC 4648 base32 without padding (what authenticator apps read).
+pub fn base32(bytes: &[u8]) -> String {
+    const A: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut n, mut out) = (0u64, 0u32, String::new());
+    for b in bytes {
+        bits = (bits << 8) | u64::from(*b);
+        n += 8;
+        while n >= 5 {
+            n -= 5;
+            out.push(A[((bits >> n) & 31) as usize] as char);
+        }
+    }
+    if n > 0 {
+        out.push(A[((bits << (5 - n)) & 31) as usize] as char);
+    }
+    out
+}
+
+/// RFC 4226 HOTP value for `counter`.
+pub fn hotp(secret: &[u8], counter: u64) -> u32 {
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
+    let mac = hmac::sign(&key, &counter.to_be_bytes());
+    let h = mac.as_ref();
+    let off = usize::from(h[h.len() - 1] & 0x0f);
+    let bin = (u32::from(h[off] & 0x7f) << 24)
+        | (u32::from(h[off + 1]) << 16)
+        | (u32::from(h[off + 2]) << 8)
+        | u32::from(h[off + 3]);
+    bin % 1_000_000
+}
+
+/// The time step a 6-digit `code` matches (now ± one step), if newer than `last_step`.
+pub fn totp_step(secret: &[u8], code: &str, now: u64, last_step: u64) -> Option<u64> {
+    let code: u32 = code
+        .trim()
+        .parse()
+        .ok()
+        .filter(|_| code.trim().len() == 6)?;
+    let step = now / STEP;
+    [step.saturating_sub(1), step, step + 1]
+        .into_iter()
+        .find(|s| *s > last_step && hotp(secret, *s) == code)
+}
+
+fn unix_now() -> u64 {
+    u64::try_from(OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0)
+}
+
+fn recovery_code() -> String {
+    let t = security::random_token(8)
+        .to_ascii_uppercase()
+        .replace(['-', '_'], "X");
+    format!("{}-{}", &t[..4], &t[4..8])
+}
+
+/// Checks `code` for `user` — a TOTP code (advancing the replay guard) or an unused recovery
+/// code (spending it). Needs a confirmed enrolment unless `pending` allows an unconfirmed one.
+async fn check_code(
+    tx: &mut Tx,
+    s: &AppState,
+    user: Uuid,
+    code: &str,
+    pending: bool,
+) -> Result<bool, Problem> {
+    let row = sqlx::query("SELECT secret_sealed, last_step, confirmed_at IS NOT NULL FROM mfa_totp WHERE user_id = $1 FOR UPDATE")
+        .bind(user)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else { return Ok(false) };
+    let confirmed: bool = row.get(2);
+    if !confirmed && !pending {
+        return Ok(false);
+    }
+    let secret = s.mfa.open(user, &row.get::<String, _>(0))?;
+    let last: i64 = row.get(1);
+    if let Some(step) = totp_step(&secret, code, unix_now(), u64::try_from(last).unwrap_or(0)) {
+        sqlx::query("UPDATE mfa_totp SET last_step = $2 WHERE user_id = $1")
+            .bind(user)
+            .bind(i64::try_from(step).unwrap_or(i64::MAX))
+            .execute(&mut **tx)
+            .await?;
+        return Ok(true);
+    }
+    if confirmed && code.trim().len() == 9 {
+        let used = sqlx::query(
+            "UPDATE mfa_recovery_codes SET used_at = now() WHERE id = (SELECT id FROM mfa_recovery_codes \
+             WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL LIMIT 1) RETURNING id",
+        )
+        .bind(user)
+        .bind(security::digest(&code.trim().to_ascii_uppercase()))
+        .fetch_optional(&mut **tx)
+        .await?;
+        return Ok(used.is_some());
+    }
+    Ok(false)
+}
+
+async fn new_recovery_codes(tx: &mut Tx, user: Uuid) -> Result<Vec<String>, Problem> {
+    sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
+        .bind(user)
+        .execute(&mut **tx)
+        .await?;
+    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
+    for c in &codes {
+        sqlx::query("INSERT INTO mfa_recovery_codes (id, user_id, code_hash) VALUES ($1, $2, $3)")
+            .bind(Uuid::now_v7())
+            .bind(user)
+            .bind(security::digest(c))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(codes)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Enrolment {
+    /// Base32 secret for manual entry.
+    pub secret: String,
+    /// For a QR code: `otpauth://totp/...`.
+    pub otpauth_uri: String,
+}
+
+/// Start TOTP enrolment; confirm it with a first code.
+#[utoipa::path(post, path = "/api/v1/auth/mfa/totp/enroll", tag = "mfa", security(("bearer" = [])),
+    responses((status = 200, body = Enrolment), (status = 409, body = kit::ProblemBody)))]
+pub async fn enroll(State(s): State<AppState>, p: Principal) -> Result<Json<Enrolment>, Problem> {
+    let mut tx = store::begin(&s.db, Scope::system()).await?;
+    let user = sessions::load_user(&mut tx, p.user_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("user"))?;
+    if user.mfa_enabled {
+        return Err(Problem::conflict(
+            "MFA is already on; disable it first to enrol again",
+        ));
+    }
+    let mut secret = [0u8; 20];
+    getrandom::fill(&mut secret).map_err(Problem::internal)?;
+    sqlx::query(
+        "INSERT INTO mfa_totp (user_id, secret_sealed) VALUES ($1, $2) \
+         ON CONFLICT (user_id) DO UPDATE SET secret_sealed = EXCLUDED.secret_sealed, confirmed_at = NULL, last_step = 0",
+    )
+    .bind(user.id)
+    .bind(s.mfa.seal(user.id, &secret)?)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await.map_err(Problem::from)?;
+    let b32 = base32(&secret);
+    let label = user.email.replace('@', "%40");
+    Ok(Json(Enrolment {
+        otpauth_uri: format!(
+            "otpauth://totp/Workflow:{label}?secret={b32}&issuer=Workflow&algorithm=SHA1&digits=6&period=30"
+        ),
+        secret: b32,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    pub code: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    pub mfa_enabled: bool,
+    /// Shown once; each works once.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Confirm enrolment with a current code: MFA is on; recovery codes are returned once.
+#[utoipa::path(post, path = "/api/v1/auth/mfa/totp/confirm", tag = "mfa", security(("bearer" = [])),
+    request_body = CodeRequest, responses((status = 200, body = RecoveryCodes), (status = 400, body = kit::ProblemBody)))]
+pub async fn confirm(
+    State(s): State<AppState>,
+    p: Principal,
+    ip: ClientIp,
+    ua: UserAgent,
+    Json(req): Json<CodeRequest>,
+) -> Result<Json<RecoveryCodes>, Problem> {
+    let mut tx = store::begin(&s.db, Scope::system()).await?;
+    if !check_code(&mut tx, &s, p.user_id, &req.code, true).await? {
+        return Err(Problem::bad_request(
+            "the code is not valid; check the device's clock and try the next one",
+        ));
+    }
+    sqlx::query("UPDATE mfa_totp SET confirmed_at = now() WHERE user_id = $1")
+        .bind(p.user_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE users SET mfa_enabled = true, updated_at = now() WHERE id = $1")
+        .bind(p.user_id)
+        .execute(&mut *tx)
+        .await?;
+    let codes = new_recovery_codes(&mut tx, p.user_id).await?;
+    audit::record(
+        &mut tx,
+        &Origin::new(ip, ua),
+        Entry::new("mfa_enabled")
+            .user(p.user_id)
+            .org(p.organization_id),
+    )
+    .await?;
+    tx.commit().await.map_err(Problem::from)?;
+    Ok(Json(RecoveryCodes {
+        mfa_enabled: true,
+        recovery_codes: codes,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisableRequest {
+    pub password: String,
+    /// A current TOTP code or a recovery code.
+    pub code: String,
+}
+
+/// Turn MFA off (password and a code required).
+#[utoipa::path(post, path = "/api/v1/auth/mfa/disable", tag = "mfa", security(("bearer" = [])),
+    request_body = DisableRequest, responses((status = 204), (status = 400, body = kit::ProblemBody)))]
+pub async fn disable(
+    State(s): State<AppState>,
+    p: Principal,
+    ip: ClientIp,
+    ua: UserAgent,
+    Json(req): Json<DisableRequest>,
+) -> Result<StatusCode, Problem> {
+    let mut tx = store::begin(&s.db, Scope::system()).await?;
+    let user = sessions::load_user(&mut tx, p.user_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("user"))?;
+    if !security::verify_password(req.password, user.password_hash.clone()).await
+        || !check_code(&mut tx, &s, user.id, &req.code, false).await?
+    {
+        return Err(Problem::bad_request("password or code is not valid"));
+    }
+    sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1")
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE users SET mfa_enabled = false, updated_at = now() WHERE id = $1")
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        &Origin::new(ip, ua),
+        Entry::new("mfa_disabled")
+            .user(user.id)
+            .org(p.organization_id),
+    )
+    .await?;
+    tx.commit().await.map_err(Problem::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replace the recovery codes (a current TOTP code required).
+#[utoipa::path(post, path = "/api/v1/auth/mfa/recovery-codes", tag = "mfa", security(("bearer" = [])),
+    request_body = CodeRequest, responses((status = 200, body = RecoveryCodes), (status = 400, body = kit::ProblemBody)))]
+pub async fn regenerate(
+    State(s): State<AppState>,
+    p: Principal,
+    ip: ClientIp,
+    ua: UserAgent,
+    Json(req): Json<CodeRequest>,
+) -> Result<Json<RecoveryCodes>, Problem> {
+    let mut tx = store::begin(&s.db, Scope::system()).await?;
+    if req.code.trim().len() != 6 || !check_code(&mut tx, &s, p.user_id, &req.code, false).await? {
+        return Err(Problem::bad_request(
+            "a current authenticator code is required",
+        ));
+    }
+    let codes = new_recovery_codes(&mut tx, p.user_id).await?;
+    audit::record(
+        &mut tx,
+        &Origin::new(ip, ua),
+        Entry::new("mfa_recovery_codes_regenerated").user(p.user_id),
+    )
+    .await?;
+    tx.commit().await.map_err(Problem::from)?;
+    Ok(Json(RecoveryCodes {
+        mfa_enabled: true,
+        recovery_codes: codes,
+    }))
+}
+
+/// Starts the second login step: returns the challenge token.
+pub async fn challenge(tx: &mut Tx, user: Uuid, org: Option<Uuid>) -> Result<String, Problem> {
+    let token = security::random_token(32);
+    sqlx::query("INSERT INTO mfa_challenges (id, user_id, token_hash, organization_id, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(Uuid::now_v7())
+        .bind(user)
+        .bind(security::digest(&token))
+        .bind(org)
+        .bind(OffsetDateTime::now_utc() + CHALLENGE_TTL)
+        .execute(&mut **tx)
+        .await?;
+    Ok(token)
+}
+
+/// The outcome of the second step.
+pub enum Second {
+    Passed {
+        user: Uuid,
+        org: Option<Uuid>,
+    },
+    /// A wrong code (counted against the account like a wrong password).
+    Failed {
+        email: String,
+    },
+    Invalid,
+}
+
+/// Checks a login's second step.
+pub async fn second_step(
+    tx: &mut Tx,
+    s: &AppState,
+    token: &str,
+    code: &str,
+) -> Result<Second, Problem> {
+    if token.len() > 128 || code.len() > 32 {
+        return Ok(Second::Invalid);
+    }
+    let row = sqlx::query(
+        "SELECT c.id, c.user_id, c.organization_id, c.attempts, u.email FROM mfa_challenges c JOIN users u ON u.id = c.user_id \
+         WHERE c.token_hash = $1 AND c.expires_at > now() FOR UPDATE OF c",
+    )
+    .bind(security::digest(token))
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Second::Invalid);
+    };
+    let (id, user, org, attempts, email): (Uuid, Uuid, Option<Uuid>, i32, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    if attempts >= CHALLENGE_ATTEMPTS {
+        return Ok(Second::Invalid);
+    }
+    if check_code(tx, s, user, code, false).await? {
+        sqlx::query("DELETE FROM mfa_challenges WHERE id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(Second::Passed { user, org })
+    } else {
+        sqlx::query("UPDATE mfa_challenges SET attempts = attempts + 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(Second::Failed { email })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6238_vectors() {
+        // RFC 6238 appendix B, SHA-1 secret "12345678901234567890", 8 digits → last 6 here.
+        let secret = b"12345678901234567890";
+        assert_eq!(hotp(secret, 59 / 30), 287_082);
+        assert_eq!(hotp(secret, 1_111_111_109 / 30), 81_804);
+        assert_eq!(hotp(secret, 2_000_000_000 / 30), 279_037);
+        let code = format!("{:06}", hotp(secret, 1000));
+        assert_eq!(totp_step(secret, &code, 1000 * 30 + 5, 0), Some(1000));
+        assert_eq!(
+            totp_step(secret, &code, 1001 * 30 + 5, 0),
+            Some(1000),
+            "one step of drift"
+        );
+        assert_eq!(totp_step(secret, &code, 1003 * 30, 0), None);
+        assert_eq!(
+            totp_step(secret, &code, 1000 * 30, 1000),
+            None,
+            "never twice"
+        );
+        assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_for_their_user() {
+        let b = SecretBox::new(&[7u8; 32]).expect("key");
+        let (u, v) = (Uuid::new_v4(), Uuid::new_v4());
+        let sealed = b.seal(u, b"secret").expect("seal");
+        assert_eq!(b.open(u, &sealed).expect("open"), b"secret");
+        assert!(b.open(v, &sealed).is_err());
+        assert!(SecretBox::new(&[0u8; 16]).is_err());
+    }
+}
