@@ -31,7 +31,7 @@ local PREFIXES = {
 }
 
 local PUBLIC_ROUTES = {
-  "route-org-auth-signup", "route-org-auth-verify-email", "route-org-auth-login",
+  "route-org-auth-signup", "route-org-auth-verify-email", "route-org-auth-login", "route-org-auth-login-mfa",
   "route-org-auth-refresh", "route-org-auth-logout", "route-org-auth-password-reset",
   "route-org-auth-claim-account", "route-org-auth-invitation-accept",
   "route-org-auth-oauth-authorize", "route-org-auth-oauth-callback", "route-org-auth-jwks",
@@ -441,6 +441,7 @@ describe("deploy/kong/kong.yaml", function()
     end
     assert.equal("10/hour/ip", limits("route-org-auth-signup"))
     assert.equal("20/hour/ip", limits("route-org-auth-login"))
+    assert.equal("20/hour/ip", limits("route-org-auth-login-mfa"))
     assert.equal("50/hour/ip", limits("route-org-auth-oauth-authorize"))
     assert.equal("50/hour/ip", limits("route-org-auth-oauth-callback"))
     assert.equal("100/day/subject", limits("route-org-auth-invitations-create"))
@@ -484,6 +485,7 @@ describe("deploy/kong/kong.yaml", function()
       { "POST", "/api/v1/auth/signup/extra", "route-org-auth-prefix-auth" },
       { "POST", "/api/v1/auth/verify-email", "route-org-auth-verify-email" },
       { "POST", "/api/v1/auth/login", "route-org-auth-login" },
+      { "POST", "/api/v1/auth/login/mfa", "route-org-auth-login-mfa" },
       { "POST", "/api/v1/auth/refresh", "route-org-auth-refresh" },
       { "POST", "/api/v1/auth/logout", "route-org-auth-logout" },
       { "POST", "/api/v1/auth/password-reset", "route-org-auth-password-reset" },
