@@ -7,7 +7,8 @@
 //! with session revocation), the audit log with CSV/JSON export, the JWKS, and assisted
 //! accounts (create, list, read, claim, resend, temporary access, the reminder/expiry job).
 //! gRPC for peers: users, organisations, memberships, agent logins; TOTP MFA with recovery
-//! codes. Not yet: OAuth (see the README's status table).
+//! codes; OAuth sign-in (Google, Microsoft, GitHub) with PKCE and account linking by verified
+//! email.
 use std::sync::Arc;
 
 use kit::{
@@ -26,6 +27,7 @@ mod auth_routes;
 mod grpc;
 mod mail;
 mod mfa;
+mod oauth;
 
 /// RFC 4226 HOTP, for clients and tests computing TOTP codes.
 pub use mfa::hotp;
@@ -55,6 +57,7 @@ pub(crate) struct AppState {
     pub app_url: String,
     /// Seals TOTP secrets at rest.
     pub mfa: Arc<mfa::SecretBox>,
+    pub oauth: Arc<oauth::OAuth>,
 }
 
 impl AppState {
@@ -121,7 +124,9 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
                 "configuration: ORG_AUTH_MFA_KEY (base64, 32 bytes) is required in production"
             ),
         };
+        let oauth = Arc::new(oauth::OAuth::new(&ctx.config, &app_url)?);
         let state = AppState {
+            oauth,
             mfa: Arc::new(
                 mfa::SecretBox::new(&mfa_key).map_err(|p| anyhow::anyhow!("{}", p.detail()))?,
             ),
@@ -138,6 +143,8 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             .routes(routes!(auth_routes::verify_email))
             .routes(routes!(auth_routes::login))
             .routes(routes!(auth_routes::login_mfa))
+            .routes(routes!(oauth::authorize))
+            .routes(routes!(oauth::callback))
             .routes(routes!(mfa::enroll))
             .routes(routes!(mfa::confirm))
             .routes(routes!(mfa::disable))

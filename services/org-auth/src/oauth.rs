@@ -1,0 +1,477 @@
+//! OAuth 2.0 sign-in with Google, Microsoft and GitHub: the authorization-code flow with PKCE
+//! (S256) and a single-use server-side `state`; provider endpoints configurable; accounts
+//! linked by verified email.
+use std::collections::HashMap;
+
+use axum::{
+    extract::{Path, Query, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use kit::{
+    ClientIp, FleetConfig, Json, Problem, UserAgent,
+    cache::{Limit, Subject},
+    store::{self, Scope},
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use time::{Duration, OffsetDateTime};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    AppState,
+    audit::{self, Entry, Origin},
+    security,
+    sessions::{self, OrgMembership, Tokens},
+};
+
+const STATE_TTL: Duration = Duration::minutes(10);
+
+/// One configured provider.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub name: &'static str,
+    pub client_id: String,
+    pub client_secret: String,
+    pub auth_url: String,
+    pub token_url: String,
+    pub userinfo_url: String,
+    /// GitHub only: where verified addresses are listed.
+    pub emails_url: Option<String>,
+    pub scope: &'static str,
+}
+
+/// Providers with credentials in the configuration (`OAUTH_<NAME>_CLIENT_ID`, `…_SECRET`, and
+/// optionally `…_AUTH_URL`, `…_TOKEN_URL`, `…_USERINFO_URL`, `…_EMAILS_URL`).
+pub fn providers(config: &FleetConfig) -> HashMap<&'static str, Provider> {
+    let defaults: [(&str, &str, &str, &str, Option<&str>, &str); 3] = [
+        (
+            "google",
+            "https://accounts.google.com/o/oauth2/v2/auth",
+            "https://oauth2.googleapis.com/token",
+            "https://openidconnect.googleapis.com/v1/userinfo",
+            None,
+            "openid email profile",
+        ),
+        (
+            "microsoft",
+            "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+            "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+            "https://graph.microsoft.com/oidc/userinfo",
+            None,
+            "openid email profile",
+        ),
+        (
+            "github",
+            "https://github.com/login/oauth/authorize",
+            "https://github.com/login/oauth/access_token",
+            "https://api.github.com/user",
+            Some("https://api.github.com/user/emails"),
+            "read:user user:email",
+        ),
+    ];
+    let mut out = HashMap::new();
+    for (name, auth, token, info, emails, scope) in defaults {
+        let key = |suffix: &str| format!("OAUTH_{}_{suffix}", name.to_ascii_uppercase());
+        let (Some(id), Some(secret)) = (
+            config.get(&key("CLIENT_ID")),
+            config.get(&key("CLIENT_SECRET")),
+        ) else {
+            continue;
+        };
+        let get = |suffix: &str, d: &str| config.get(&key(suffix)).unwrap_or(d).to_string();
+        out.insert(
+            name,
+            Provider {
+                name,
+                client_id: id.to_string(),
+                client_secret: secret.to_string(),
+                auth_url: get("AUTH_URL", auth),
+                token_url: get("TOKEN_URL", token),
+                userinfo_url: get("USERINFO_URL", info),
+                emails_url: emails.map(|e| get("EMAILS_URL", e)),
+                scope,
+            },
+        );
+    }
+    out
+}
+
+fn provider<'a>(s: &'a AppState, name: &str) -> Result<&'a Provider, Problem> {
+    s.oauth
+        .providers
+        .get(name)
+        .ok_or_else(|| Problem::not_found(format!("OAuth provider {name:?}")))
+}
+
+fn encode(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeQuery {
+    /// Where the provider sends the browser back (must be allow-listed).
+    pub redirect_uri: String,
+}
+
+/// Start sign-in with a provider: redirects (302) to it with `state` and a PKCE challenge.
+#[utoipa::path(get, path = "/api/v1/auth/oauth/{provider}/authorize", tag = "auth",
+    params(("provider" = String, Path, description = "google, microsoft or github"), AuthorizeQuery),
+    responses((status = 302, description = "to the provider"), (status = 404, body = kit::ProblemBody),
+              (status = 422, body = kit::ProblemBody)))]
+pub async fn authorize(
+    State(s): State<AppState>,
+    ip: ClientIp,
+    Path(name): Path<String>,
+    Query(q): Query<AuthorizeQuery>,
+) -> Result<Response, Problem> {
+    s.limiter
+        .enforce("oauth", Subject::Ip(&ip.0), Limit::per_hour(50))
+        .await?;
+    let p = provider(&s, &name)?;
+    if !s.oauth.redirects.iter().any(|r| r == &q.redirect_uri) {
+        return Err(Problem::invalid(
+            "redirect_uri",
+            "is not an allowed redirect URI",
+        ));
+    }
+    let state = security::random_token(32);
+    let verifier = security::random_token(48);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let mut tx = store::begin(&s.db, Scope::system()).await?;
+    sqlx::query("DELETE FROM oauth_states WHERE expires_at <= now()")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO oauth_states (state_hash, provider, code_verifier, redirect_uri, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(security::digest(&state))
+    .bind(p.name)
+    .bind(&verifier)
+    .bind(&q.redirect_uri)
+    .bind(OffsetDateTime::now_utc() + STATE_TTL)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await.map_err(Problem::from)?;
+    let location = format!(
+        "{}?response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&code_challenge={}&code_challenge_method=S256",
+        p.auth_url,
+        encode(&p.client_id),
+        encode(&q.redirect_uri),
+        encode(p.scope),
+        encode(&state),
+        challenge
+    );
+    Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// Set by the provider when the user declined.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthLogin {
+    pub user_id: Uuid,
+    pub email: String,
+    pub provider: String,
+    pub first_login: bool,
+    pub organizations: Vec<OrgMembership>,
+    #[serde(flatten)]
+    pub tokens: Tokens,
+}
+
+/// Who the provider says the user is.
+struct Identity {
+    subject: String,
+    email: String,
+    email_verified: bool,
+    name: String,
+}
+
+async fn exchange(
+    s: &AppState,
+    p: &Provider,
+    code: &str,
+    redirect: &str,
+    verifier: &str,
+) -> Result<Identity, Problem> {
+    let upstream = |what: &str, e: &dyn std::fmt::Display| {
+        tracing::warn!(provider = p.name, error = %e, "{what}");
+        Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream",
+            format!("the sign-in provider did not complete the {what}"),
+        )
+    };
+    let token: serde_json::Value = s
+        .oauth
+        .http
+        .post(&p.token_url)
+        .header(header::ACCEPT, "application/json")
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("client_id", p.client_id.as_str()),
+            ("client_secret", p.client_secret.as_str()),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| upstream("token exchange", &e))?
+        .json()
+        .await
+        .map_err(|e| upstream("token exchange", &e))?;
+    let access = token["access_token"]
+        .as_str()
+        .ok_or_else(|| upstream("token exchange", &"no access_token"))?
+        .to_string();
+    let get = |url: &str| {
+        s.oauth
+            .http
+            .get(url)
+            .bearer_auth(&access)
+            .header(header::ACCEPT, "application/json")
+            .header(header::USER_AGENT, "workflow-platform")
+            .send()
+    };
+    let info: serde_json::Value = get(&p.userinfo_url)
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| upstream("profile lookup", &e))?
+        .json()
+        .await
+        .map_err(|e| upstream("profile lookup", &e))?;
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    let mut id = Identity {
+        subject: text(&info["sub"])
+            .chars()
+            .chain(text(&info["id"]).chars())
+            .collect(),
+        email: text(&info["email"]),
+        email_verified: info["email_verified"].as_bool().unwrap_or(false),
+        name: [text(&info["name"]), text(&info["login"])]
+            .into_iter()
+            .find(|n| !n.is_empty())
+            .unwrap_or_default(),
+    };
+    if let Some(emails_url) = &p.emails_url {
+        // GitHub: the profile email may be empty or unverified; the list says which is.
+        let emails: Vec<serde_json::Value> = get(emails_url)
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| upstream("email lookup", &e))?
+            .json()
+            .await
+            .map_err(|e| upstream("email lookup", &e))?;
+        if let Some(e) = emails
+            .iter()
+            .find(|e| e["primary"].as_bool() == Some(true) && e["verified"].as_bool() == Some(true))
+        {
+            id.email = text(&e["email"]);
+            id.email_verified = true;
+        }
+    }
+    if id.subject.is_empty() || id.email.is_empty() {
+        return Err(upstream("profile lookup", &"no subject or email"));
+    }
+    Ok(id)
+}
+
+/// Finish sign-in: exchanges the code (with the PKCE verifier), then signs the user in — by a
+/// linked identity, else by linking to the account with the same verified email, else by
+/// creating one.
+#[utoipa::path(get, path = "/api/v1/auth/oauth/{provider}/callback", tag = "auth",
+    params(("provider" = String, Path), CallbackQuery),
+    responses((status = 200, body = OAuthLogin), (status = 400, body = kit::ProblemBody),
+              (status = 409, body = kit::ProblemBody), (status = 502, body = kit::ProblemBody)))]
+pub async fn callback(
+    State(s): State<AppState>,
+    ip: ClientIp,
+    ua: UserAgent,
+    Path(name): Path<String>,
+    Query(q): Query<CallbackQuery>,
+) -> Result<Json<OAuthLogin>, Problem> {
+    s.limiter
+        .enforce("oauth", Subject::Ip(&ip.0), Limit::per_hour(50))
+        .await?;
+    let p = provider(&s, &name)?.clone();
+    if let Some(e) = q.error {
+        return Err(Problem::bad_request(format!(
+            "the provider refused: {}",
+            e.chars().take(100).collect::<String>()
+        )));
+    }
+    let (code, state) = match (q.code, q.state) {
+        (Some(c), Some(st)) if c.len() <= 2048 && st.len() <= 128 => (c, st),
+        _ => return Err(Problem::bad_request("code and state are required")),
+    };
+    let invalid = || Problem::bad_request("the sign-in expired or was already used; start again");
+    let mut tx = store::begin(&s.db, Scope::system()).await?;
+    let row = sqlx::query(
+        "DELETE FROM oauth_states WHERE state_hash = $1 AND provider = $2 AND expires_at > now() RETURNING code_verifier, redirect_uri",
+    )
+    .bind(security::digest(&state))
+    .bind(p.name)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(invalid)?;
+    // The state is spent whatever happens next.
+    tx.commit().await.map_err(Problem::from)?;
+    let (verifier, redirect): (String, String) = (row.get(0), row.get(1));
+    let id = exchange(&s, &p, &code, &redirect, &verifier).await?;
+    let email = security::normalise_email("email", &id.email)?;
+    let origin = Origin::new(ip, ua);
+
+    let mut tx = store::begin(&s.db, Scope::system()).await?;
+    let linked: Option<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM oauth_identities WHERE provider = $1 AND subject = $2",
+    )
+    .bind(p.name)
+    .bind(&id.subject)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (user_id, first) = match linked {
+        Some(u) => (u, false),
+        None => {
+            if !id.email_verified {
+                return Err(Problem::conflict(
+                    "the provider has not verified this email; sign up with it instead",
+                ));
+            }
+            let (uid, first) = match sessions::load_user_by_email(&mut tx, &email).await? {
+                Some(u) => {
+                    audit::record(
+                        &mut tx,
+                        &origin,
+                        Entry::new("oauth_linked")
+                            .user(u.id)
+                            .meta(serde_json::json!({"provider": p.name})),
+                    )
+                    .await?;
+                    (u.id, false)
+                }
+                None => {
+                    let uid = Uuid::now_v7();
+                    let name = security::text("name", &id.name, 0, 200).unwrap_or_default();
+                    sqlx::query(
+                        "INSERT INTO users (id, email, full_name, user_type, role, email_verified) VALUES ($1, $2, $3, 'client', 'member', true)",
+                    )
+                    .bind(uid)
+                    .bind(&email)
+                    .bind(if name.is_empty() { email.clone() } else { name })
+                    .execute(&mut *tx)
+                    .await?;
+                    (uid, true)
+                }
+            };
+            sqlx::query("INSERT INTO oauth_identities (provider, subject, user_id, email) VALUES ($1, $2, $3, $4)")
+                .bind(p.name)
+                .bind(&id.subject)
+                .bind(uid)
+                .bind(&email)
+                .execute(&mut *tx)
+                .await?;
+            (uid, first)
+        }
+    };
+    sqlx::query(
+        "UPDATE oauth_identities SET last_login_at = now() WHERE provider = $1 AND subject = $2",
+    )
+    .bind(p.name)
+    .bind(&id.subject)
+    .execute(&mut *tx)
+    .await?;
+    let user = sessions::load_user(&mut tx, user_id)
+        .await?
+        .filter(|u| matches!(u.account_status.as_str(), "active" | "claimed"))
+        .ok_or_else(|| Problem::forbidden("the account is not active"))?;
+    if user
+        .locked_until
+        .is_some_and(|t| t > OffsetDateTime::now_utc())
+    {
+        return Err(Problem::unauthorized("the account is temporarily locked"));
+    }
+    sqlx::query("UPDATE users SET email_verified = true, last_login_at = now() WHERE id = $1")
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
+    let orgs = sessions::memberships(&mut tx, user.id).await?;
+    let tokens = sessions::issue(
+        &mut tx,
+        &s,
+        &user,
+        sessions::pick_org(&orgs, None, user.organization_id),
+        None,
+        &origin,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        &origin,
+        Entry::new("oauth_login")
+            .user(user.id)
+            .meta(serde_json::json!({"provider": p.name})),
+    )
+    .await?;
+    tx.commit().await.map_err(Problem::from)?;
+    Ok(Json(OAuthLogin {
+        user_id: user.id,
+        email: user.email,
+        provider: p.name.to_string(),
+        first_login: first,
+        organizations: orgs,
+        tokens,
+    }))
+}
+
+/// OAuth settings of the service.
+pub struct OAuth {
+    pub providers: HashMap<&'static str, Provider>,
+    /// Allowed `redirect_uri` values (`OAUTH_REDIRECT_URIS`, comma-separated).
+    pub redirects: Vec<String>,
+    pub http: reqwest::Client,
+}
+
+impl OAuth {
+    pub fn new(config: &FleetConfig, app_url: &str) -> anyhow::Result<Self> {
+        let redirects = config
+            .get("OAUTH_REDIRECT_URIS")
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![format!("{app_url}/auth/callback")]);
+        Ok(OAuth {
+            providers: providers(config),
+            redirects,
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+        })
+    }
+}
