@@ -47,7 +47,9 @@ pub struct Provider {
 /// Providers with credentials in the configuration (`OAUTH_<NAME>_CLIENT_ID`, `…_SECRET`, and
 /// optionally `…_AUTH_URL`, `…_TOKEN_URL`, `…_USERINFO_URL`, `…_EMAILS_URL`).
 pub fn providers(config: &FleetConfig) -> HashMap<&'static str, Provider> {
-    let defaults: [(&str, &str, &str, &str, Option<&str>, &str); 3] = [
+    // name, authorize, token, userinfo, verified-emails list, scope
+    type Defaults<'a> = (&'a str, &'a str, &'a str, &'a str, Option<&'a str>, &'a str);
+    let defaults: [Defaults; 3] = [
         (
             "google",
             "https://accounts.google.com/o/oauth2/v2/auth",
