@@ -16,6 +16,7 @@ use anyhow::{Context as _, bail};
 use kit::auth::{Claims, JwksSource, Signer, SigningKey, Verifier, VerifierConfig};
 use uuid::Uuid;
 
+mod identity;
 mod outbox;
 
 const ISSUER: &str = "https://auth.workflow.local";
@@ -98,6 +99,10 @@ fn main() -> anyhow::Result<()> {
     }
     if run("outbox") {
         rt.block_on(outbox::run())?;
+    }
+    if run("org-auth") {
+        println!("\n## org-auth: wrk -c64 -t2 -d10s");
+        rt.block_on(identity::run())?;
     }
     Ok(())
 }
@@ -253,7 +258,7 @@ fn rss_mb(pid: u32) -> anyhow::Result<f64> {
 }
 
 /// Runs wrk and prints req/s, p50 and p99.
-fn wrk(label: &str, url: &str, token: Option<&str>) -> anyhow::Result<()> {
+pub(crate) fn wrk(label: &str, url: &str, token: Option<&str>) -> anyhow::Result<()> {
     let mut cmd = Command::new("wrk");
     cmd.args(["-t2", "-c64", "-d10s", "--latency"]);
     if let Some(t) = token {

@@ -31,6 +31,9 @@ mod oauth;
 
 /// RFC 4226 HOTP, for clients and tests computing TOTP codes.
 pub use mfa::hotp;
+
+/// The Argon2id hash of a password at the service's parameters (benchmarks compare logins with it).
+pub use security::hash_password;
 mod org_routes;
 mod security;
 mod sessions;

@@ -1,0 +1,188 @@
+//! org-auth: login latency next to the bare Argon2id hash, refresh and verified-request
+//! throughput at 64 connections, and the signup → verify → create-organisation flow.
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+/// A fresh client address per request: the per-IP limits (login 20/h) are not what is measured.
+fn ip(n: usize) -> String {
+    format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
+}
+
+async fn post(http: &reqwest::Client, url: &str, n: usize, body: Value) -> anyhow::Result<Value> {
+    let res = http
+        .post(url)
+        .header("x-forwarded-for", ip(n))
+        .json(&body)
+        .send()
+        .await?;
+    anyhow::ensure!(res.status().is_success(), "{url}: {}", res.status());
+    Ok(res.json().await?)
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let svc = testkit::spawn_with(
+        &org_auth::SERVICE,
+        &[("RUST_LOG", "warn"), ("FLEET_DB_POOL_MAX", "8")],
+    )
+    .await?;
+    let http = reqwest::Client::new();
+    let url = |p: &str| svc.url(p);
+    let mut n = 0usize;
+    let mut next = || {
+        n += 1;
+        n
+    };
+
+    // The flow, 20 times: signup → code from the mailbox → verify → create organisation.
+    let mut flows = Vec::new();
+    let mut users = Vec::new();
+    for i in 0..20 {
+        let email = format!(
+            "bench{i}.{}@acme.com",
+            &Uuid::new_v4().simple().to_string()[..6]
+        );
+        let t = Instant::now();
+        post(&http, &url("/api/v1/auth/signup"), next(), json!({"email": email, "password": "SecurePass123!", "full_name": "Bench", "company_name": "Bench Co"})).await?;
+        let mail = notify::read_mailbox(&svc.mailbox, &email);
+        let text = &mail.last().ok_or_else(|| anyhow::anyhow!("no mail"))?.text;
+        let at = text
+            .find("code is ")
+            .ok_or_else(|| anyhow::anyhow!("no code"))?
+            + 8;
+        let v = post(
+            &http,
+            &url("/api/v1/auth/verify-email"),
+            next(),
+            json!({"email": email, "verification_code": &text[at..at + 6]}),
+        )
+        .await?;
+        let token = v["access_token"].as_str().unwrap_or_default().to_string();
+        let res = http
+            .post(url("/api/v1/organizations"))
+            .bearer_auth(&token)
+            .json(&json!({"organization_name": format!("Bench {i}")}))
+            .send()
+            .await?;
+        anyhow::ensure!(res.status() == 201, "create org: {}", res.status());
+        flows.push(t.elapsed().as_secs_f64() * 1000.0);
+        users.push(email);
+    }
+
+    // Login latency against the bare hash, interleaved.
+    let (mut hash, mut login) = (Vec::new(), Vec::new());
+    for i in 0..60 {
+        let t = Instant::now();
+        org_auth::hash_password("SecurePass123!".into())
+            .await
+            .map_err(|p| anyhow::anyhow!("{p}"))?;
+        hash.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        post(
+            &http,
+            &url("/api/v1/auth/login"),
+            next(),
+            json!({"email": users[i % users.len()], "password": "SecurePass123!"}),
+        )
+        .await?;
+        login.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (h50, h95) = (pct(&mut hash, 0.5), pct(&mut hash, 0.95));
+    let (l50, l95) = (pct(&mut login, 0.5), pct(&mut login, 0.95));
+    let f50 = pct(&mut flows, 0.5);
+    let f95 = pct(&mut flows, 0.95);
+    println!("\n## org-auth (release, in-process, real PostgreSQL and Redis)");
+    println!("Argon2id hash (m=19 MiB, t=2)   p50 {h50:>7.1} ms  p95 {h95:>7.1} ms");
+    println!(
+        "POST /auth/login                 p50 {l50:>7.1} ms  p95 {l95:>7.1} ms  (p95 / hash p50 = {:.2})",
+        l95 / h50
+    );
+    println!(
+        "signup → verify → create org     p50 {f50:>7.1} ms  p95 {f95:>7.1} ms  per flow (file mailbox)"
+    );
+
+    // Refresh throughput: 64 concurrent chains, each rotating its own token for 5 s.
+    let mut tokens = Vec::new();
+    for i in 0..64 {
+        let v = post(
+            &http,
+            &url("/api/v1/auth/login"),
+            next(),
+            json!({"email": users[i % users.len()], "password": "SecurePass123!"}),
+        )
+        .await?;
+        tokens.push(v["refresh_token"].as_str().unwrap_or_default().to_string());
+    }
+    let lat = Arc::new(Mutex::new(Vec::new()));
+    let end = Instant::now() + Duration::from_secs(5);
+    let started = Instant::now();
+    let tasks: Vec<_> = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut tok)| {
+            let (http, url, lat) = (http.clone(), url("/api/v1/auth/refresh"), lat.clone());
+            tokio::spawn(async move {
+                while Instant::now() < end {
+                    let t = Instant::now();
+                    let Ok(res) = http
+                        .post(&url)
+                        .header("x-forwarded-for", ip(100_000 + i))
+                        .json(&json!({"refresh_token": tok}))
+                        .send()
+                        .await
+                    else {
+                        break;
+                    };
+                    if !res.status().is_success() {
+                        break;
+                    }
+                    let Ok(v) = res.json::<Value>().await else {
+                        break;
+                    };
+                    tok = v["refresh_token"].as_str().unwrap_or_default().to_string();
+                    lat.lock()
+                        .expect("lock")
+                        .push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let mut l = lat.lock().expect("lock").clone();
+    let rate = l.len() as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "POST /auth/refresh, 64 chains     {rate:>7.0} req/s  p50 {:>6.1} ms  p99 {:>6.1} ms",
+        pct(&mut l, 0.5),
+        pct(&mut l, 0.99)
+    );
+
+    // Token-verified request with a database read (the user's organisations), via wrk.
+    let v = post(
+        &http,
+        &url("/api/v1/auth/login"),
+        next(),
+        json!({"email": users[0], "password": "SecurePass123!"}),
+    )
+    .await?;
+    let token = v["access_token"].as_str().unwrap_or_default().to_string();
+    let me = url("/api/v1/auth/me");
+    tokio::task::spawn_blocking(move || {
+        crate::wrk("GET /auth/me (JWKS-verified, orgs read)", &me, Some(&token))
+    })
+    .await??;
+    svc.stop().await;
+    Ok(())
+}
