@@ -170,6 +170,7 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
                 org_routes::remove_member
             ))
             .routes(routes!(org_routes::audit_logs))
+            .routes(routes!(org_routes::unlock_member))
             .routes(routes!(assisted::assisted_signup))
             .routes(routes!(assisted::list_assisted))
             .routes(routes!(assisted::get_assisted))

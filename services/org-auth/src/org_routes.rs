@@ -1276,3 +1276,57 @@ pub async fn audit_logs(
     })
     .into_response())
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Unlocked {
+    pub user_id: Uuid,
+    pub unlocked: bool,
+}
+
+/// Lift a member's login lockout before its 15 minutes are over (organisation admins; platform
+/// admins for any member).
+#[utoipa::path(post, path = "/api/v1/organizations/{org_id}/members/{user_id}/unlock", tag = "organizations",
+    security(("bearer" = [])), params(("org_id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses((status = 200, body = Unlocked), (status = 403, body = kit::ProblemBody), (status = 404, body = kit::ProblemBody)))]
+pub async fn unlock_member(
+    State(s): State<AppState>,
+    p: Principal,
+    ip: ClientIp,
+    ua: UserAgent,
+    Path((org, user)): Path<(Uuid, Uuid)>,
+) -> Result<Json<Unlocked>, Problem> {
+    let mut a = access(&s, &p, org).await?;
+    require_admin(&a)?;
+    let member: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM team_memberships WHERE organization_id = $1 AND user_id = $2)",
+    )
+    .bind(org)
+    .bind(user)
+    .fetch_one(&mut *a.tx)
+    .await?;
+    if !member {
+        return Err(Problem::not_found("member"));
+    }
+    let unlocked = sqlx::query(
+        "UPDATE users SET locked_until = NULL, failed_login_count = 0 WHERE id = $1 AND locked_until IS NOT NULL",
+    )
+    .bind(user)
+    .execute(&mut *a.tx)
+    .await?
+    .rows_affected()
+        == 1;
+    audit::record(
+        &mut a.tx,
+        &Origin::new(ip, ua),
+        Entry::new("account_unlocked")
+            .org(Some(org))
+            .user(user)
+            .actor(p.user_id),
+    )
+    .await?;
+    a.tx.commit().await.map_err(Problem::from)?;
+    Ok(Json(Unlocked {
+        user_id: user,
+        unlocked,
+    }))
+}

@@ -561,6 +561,42 @@ async fn login_lockout_refresh_rotation_and_logout() -> anyhow::Result<()> {
             .any(|e| e == "user_logged_in")
     );
 
+    // An organisation admin can lift a lockout early; another organisation's admin cannot.
+    for _ in 0..5 {
+        t.post("/api/v1/auth/login", None, login("WrongPass123!"))
+            .await?;
+    }
+    let (st, _) = t
+        .post("/api/v1/auth/login", None, login("SecurePass123!"))
+        .await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "locked again");
+    let me = s(&ok["organization_id"]);
+    let uid = s(&ok["user_id"]);
+    let (_, _, stranger) = t.org_admin(&email("stranger"), "Stranger Org").await?;
+    let (st, _) = t
+        .post(
+            &format!("/api/v1/organizations/{me}/members/{uid}/unlock"),
+            Some(&stranger),
+            json!({}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Signed out, but the access token from before the lockout is still valid for its minutes.
+    let admin_token = s(&ok["access_token"]);
+    let (st, un) = t
+        .post(
+            &format!("/api/v1/organizations/{me}/members/{uid}/unlock"),
+            Some(&admin_token),
+            json!({}),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{un}");
+    assert_eq!(un["unlocked"], true);
+    let (st, _) = t
+        .post("/api/v1/auth/login", None, login("SecurePass123!"))
+        .await?;
+    assert_eq!(st, StatusCode::OK, "unlocked by the admin");
+
     // Two concurrent uses of one refresh token: exactly one wins.
     let (_, ok) = t
         .post("/api/v1/auth/login", None, login("SecurePass123!"))
