@@ -143,7 +143,7 @@ pub async fn run_consumer(
 ) -> Result<(), EventsError> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &cfg.kafka.bootstrap)
-        .set("group.id", &spec.group)
+        .set("group.id", cfg.kafka.topic(&spec.group))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set(
@@ -160,7 +160,8 @@ pub async fn run_consumer(
             (cfg.kafka.session_timeout_ms / 3).max(100).to_string(),
         )
         .create()?;
-    let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
+    let topics: Vec<String> = spec.topics.iter().map(|t| cfg.kafka.topic(t)).collect();
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     tracing::info!(consumer = %spec.name, topics = ?spec.topics, "consumer started");
     loop {

@@ -22,6 +22,16 @@ pub struct KafkaConfig {
     /// How long a fetch may wait for data. Kafka answers a waiting fetch as soon as data
     /// arrives; Tansu waits the full time, so locally it bounds consumer latency.
     pub fetch_wait_max_ms: u32,
+    /// Prepended to every topic and consumer group this process uses: separates fleets that
+    /// share a broker (tests, several developers on one Kafka). Empty in a cluster.
+    pub namespace: String,
+}
+
+impl KafkaConfig {
+    /// The broker-side name of a logical topic (`auth_events`).
+    pub fn topic(&self, logical: &str) -> String {
+        format!("{}{logical}", self.namespace)
+    }
 }
 
 impl KafkaConfig {
@@ -31,6 +41,7 @@ impl KafkaConfig {
             session_timeout_ms: 45_000,
             max_poll_interval_ms: 300_000,
             fetch_wait_max_ms: 500,
+            namespace: String::new(),
         }
     }
 }
@@ -40,6 +51,7 @@ impl KafkaConfig {
 #[derive(Clone)]
 pub struct Producer {
     inner: FutureProducer,
+    namespace: String,
 }
 
 impl Producer {
@@ -52,7 +64,10 @@ impl Producer {
             .set("message.timeout.ms", "30000")
             .set("socket.keepalive.enable", "true")
             .create()?;
-        Ok(Producer { inner })
+        Ok(Producer {
+            inner,
+            namespace: cfg.namespace.clone(),
+        })
     }
 
     /// Sends one message and waits for the broker's acknowledgement.
@@ -79,6 +94,11 @@ impl Producer {
         Ok((delivery.partition, delivery.offset))
     }
 
+    /// The broker-side name of a logical topic (see [`KafkaConfig::namespace`]).
+    pub fn topic(&self, logical: &str) -> String {
+        format!("{}{logical}", self.namespace)
+    }
+
     /// Readiness probe: broker metadata within `timeout`.
     pub async fn ping(&self, timeout: Duration) -> Result<(), EventsError> {
         let p = self.inner.clone();
@@ -101,6 +121,9 @@ pub async fn ensure_topics(
     topics: &[String],
     partitions: i32,
 ) -> Result<(), EventsError> {
+    if topics.is_empty() {
+        return Ok(());
+    }
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &cfg.bootstrap)
         .create()?;

@@ -138,7 +138,12 @@ impl Relay {
             }
             let res = self
                 .producer
-                .send(&r.topic, &r.key, r.payload.as_bytes(), &headers)
+                .send(
+                    &self.producer.topic(&r.topic),
+                    &r.key,
+                    r.payload.as_bytes(),
+                    &headers,
+                )
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string());

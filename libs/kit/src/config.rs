@@ -158,6 +158,16 @@ impl FleetConfig {
             "FLEET_KAFKA_FETCH_WAIT_MAX_MS",
             kafka.fetch_wait_max_ms.into(),
         )? as u32;
+        kafka.namespace = get("FLEET_KAFKA_NAMESPACE").unwrap_or_default();
+        if !kafka
+            .namespace
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(ConfigError(
+                "FLEET_KAFKA_NAMESPACE may hold letters, digits, '.', '_' and '-' only".into(),
+            ));
+        }
         let internal_token = match get("FLEET_INTERNAL_TOKEN_FILE") {
             Some(path) => Some(
                 std::fs::read_to_string(&path)

@@ -24,6 +24,22 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+impl InternalAuth {
+    /// Whether `authorization` (the header's value) carries the service credential.
+    pub fn admits(&self, authorization: Option<&str>) -> bool {
+        if self.open {
+            return true;
+        }
+        let Some(want) = &self.token else {
+            return false;
+        };
+        let got = authorization
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        same(got.as_bytes(), want.as_bytes())
+    }
+}
+
 impl Interceptor for InternalAuth {
     fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
         if self.open {

@@ -141,6 +141,7 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Everything a service's HTTP router is wrapped in.
 pub struct HttpParts {
+    pub internal: crate::grpc::InternalAuth,
     pub service: &'static str,
     pub summary: &'static str,
     pub metrics: Metrics,
@@ -200,6 +201,7 @@ pub fn assemble(routes: Router, mut openapi: OpenApi, p: HttpParts) -> Router {
     routes
         .merge(system)
         .layer(axum::Extension(p.verifier))
+        .layer(axum::Extension(p.internal))
         .layer(axum::extract::DefaultBodyLimit::max(p.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -369,5 +371,35 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for UserAgent {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.chars().take(512).collect()),
         ))
+    }
+}
+
+/// An internal caller (Kong, a peer service) presenting the service credential. Routes taking
+/// it answer 401 to anyone else — client tokens included — and Kong never routes them publicly.
+#[derive(Debug, Clone, Copy)]
+pub struct InternalCaller;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for InternalCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let auth = parts
+            .extensions
+            .get::<crate::grpc::InternalAuth>()
+            .ok_or_else(|| Problem::internal("no internal credential installed on this router"))?;
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if auth.admits(header) {
+            Ok(InternalCaller)
+        } else {
+            Err(Problem::unauthorized(
+                "this endpoint is for internal callers",
+            ))
+        }
     }
 }

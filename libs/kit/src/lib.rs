@@ -14,7 +14,7 @@ pub mod service;
 pub mod telemetry;
 
 pub use config::{FleetConfig, Mode};
-pub use http::{ClientIp, Json, UserAgent};
+pub use http::{ClientIp, InternalCaller, Json, UserAgent};
 pub use problem::{FieldError, Problem, ProblemBody};
 pub use service::{Ctx, Job, Parts, ServiceDef, Status, planned};
 

@@ -235,6 +235,7 @@ pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fle
             routes,
             openapi,
             HttpParts {
+                internal: crate::grpc::InternalAuth::new(&shared.config),
                 service: def.name,
                 summary: def.summary,
                 metrics,
@@ -386,7 +387,7 @@ pub async fn serve(shared: &Shared, defs: &[&'static ServiceDef]) -> anyhow::Res
         let mut topics: Vec<String> = defs
             .iter()
             .flat_map(|d| d.publishes.iter().chain(d.consumes.iter()))
-            .flat_map(|t| [t.to_string(), events::dlq_topic(t)])
+            .flat_map(|t| [cfg.kafka.topic(t), events::dlq_topic(&cfg.kafka.topic(t))])
             .collect();
         topics.sort();
         topics.dedup();

@@ -301,6 +301,8 @@ pub fn test_env(extra: &[(&str, &str)]) -> HashMap<String, String> {
         ("FLEET_JWT_ISSUER", ISSUER.into()),
         ("FLEET_JWT_AUDIENCE", AUDIENCE.into()),
         ("FLEET_RATE_LIMIT_NAMESPACE", format!("{}:", unique("t"))),
+        // Each spawned service gets its own topics and groups on the shared broker.
+        ("FLEET_KAFKA_NAMESPACE", format!("{}.", unique("t"))),
         (
             "FLEET_MAILBOX_DIR",
             std::env::temp_dir()
@@ -333,6 +335,18 @@ pub async fn spawn_with(
     let tokens = Tokens::new()?;
     let config = kit::FleetConfig::from_map(test_env(extra))?;
     let mailbox = config.mailbox_dir.clone();
+    let topics: Vec<String> = def
+        .publishes
+        .iter()
+        .chain(def.consumes.iter())
+        .flat_map(|t| {
+            [
+                config.kafka.topic(t),
+                kit::events::dlq_topic(&config.kafka.topic(t)),
+            ]
+        })
+        .collect();
+    kit::events::ensure_topics(&config.kafka, &topics, 1).await?;
     let shared = Shared::with_tokens(config, tokens.verifier.clone(), Some(tokens.signer.clone()))?;
     let fleet = kit::runtime::start(
         &shared,

@@ -1,14 +1,92 @@
-//! human-agent (service 0.5): Human agents: roles, skills, capacity, presence, assignment, handoffs, specialists, supervision.
+//! human-agent (service 0.5): the people who supervise the AI — agent profiles with several
+//! roles, skills, languages, capacity and presence; client assignment (manual, automatic, and
+//! from `assisted_account_created`); the permissions lookup Kong calls; workload; the activity
+//! log of every agent action.
 //!
-//! Not built yet: it serves the runtime's endpoints only (health, readiness, metrics, OpenAPI,
-//! gRPC health and reflection) and owns its database with the platform tables.
+//! Not yet: handoffs, specialist invitations, the client timeline, the AI supervision feed, the
+//! gRPC API, Redis-held presence and queues (see the README's status table).
+use std::sync::Arc;
+
+use kit::{
+    Ctx, Parts,
+    cache::RateLimiter,
+    contracts::workflow::org_auth::v1::org_auth_client::OrgAuthClient,
+    events::ConsumerSpec,
+    service::BoxFuture,
+    store::PgPool,
+    tonic::transport::Channel,
+    utoipa_axum::{router::OpenApiRouter, routes},
+};
+
+mod activity;
+mod agents;
+mod assign;
 
 kit::service! {
     name: "human-agent", number: "0.5",
     summary: "Human agents: roles, skills, capacity, presence, assignment, handoffs, specialists, supervision",
-    status: Planned, http: 8101, grpc: 9101, database: "human_agent",
+    status: Partial, http: 8101, grpc: 9101, database: "human_agent",
     publishes: ["agent_events"],
     consumes: ["auth_events", "monitoring_events", "conversation_events"],
     prefixes: ["/api/v1/agents"],
-    build: kit::planned,
+    build: build,
+}
+
+pub(crate) const SOURCE: &str = "human-agent";
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub db: PgPool,
+    pub limiter: RateLimiter,
+    /// org-auth's gRPC API (agent logins), with the internal credential.
+    pub org_auth: OrgAuthClient<Channel>,
+    pub internal_token: Option<Arc<String>>,
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
+    Box::pin(async move {
+        let url = ctx.config.require(
+            "ORG_AUTH_GRPC_URL",
+            Some(&format!(
+                "http://127.0.0.1:{}",
+                9100 + ctx.config.port_offset
+            )),
+        )?;
+        // Connected lazily: human-agent starts (and reports ready) before org-auth does.
+        let channel = Channel::from_shared(url)?.connect_lazy();
+        let state = AppState {
+            db: ctx.db.clone(),
+            limiter: ctx.limiter.clone(),
+            org_auth: OrgAuthClient::new(channel),
+            internal_token: ctx.config.internal_token.clone().map(Arc::new),
+        };
+        let router = OpenApiRouter::new()
+            .routes(routes!(agents::register))
+            .routes(routes!(agents::available))
+            .routes(routes!(agents::get_agent, agents::update_agent))
+            .routes(routes!(agents::permissions))
+            .routes(routes!(agents::availability))
+            .routes(routes!(agents::workload))
+            .routes(routes!(agents::activity))
+            .routes(routes!(assign::create_assignment))
+            .with_state(state.clone());
+        let mut parts = Parts::new(router);
+        parts.consumers.push(ConsumerSpec::new(
+            "human-agent.assisted-accounts",
+            &["auth_events"],
+            assign::AssistedAccounts,
+        ));
+        Ok(parts)
+    })
 }

@@ -1,0 +1,469 @@
+//! human-agent over HTTP with org-auth running beside it (gRPC for agent logins, Kafka for
+//! `assisted_account_created`), against the real datastores.
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const CRED: &str = "internal-credential-for-tests-0123456789abcdef";
+
+struct Pair {
+    org_auth: testkit::Spawned,
+    agents: testkit::Spawned,
+    admin: String,
+}
+
+async fn pair() -> anyhow::Result<Pair> {
+    let ns = format!("{}_", testkit::unique("pair"));
+    let org_auth = testkit::spawn_with(
+        &org_auth::SERVICE,
+        &[
+            ("FLEET_KAFKA_NAMESPACE", &ns),
+            ("FLEET_INTERNAL_TOKEN", CRED),
+        ],
+    )
+    .await?;
+    let grpc = org_auth.grpc.clone();
+    let agents = testkit::spawn_with(
+        &human_agent::SERVICE,
+        &[
+            ("FLEET_KAFKA_NAMESPACE", &ns),
+            ("FLEET_INTERNAL_TOKEN", CRED),
+            ("ORG_AUTH_GRPC_URL", &grpc),
+        ],
+    )
+    .await?;
+    let admin = agents
+        .tokens
+        .agent(Uuid::new_v4(), Uuid::new_v4(), &["platform_admin"]);
+    Ok(Pair {
+        org_auth,
+        agents,
+        admin,
+    })
+}
+
+impl Pair {
+    async fn call(
+        &self,
+        m: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let mut req = self.agents.http.request(m, self.agents.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await?;
+        let st = res.status();
+        let text = res.text().await?;
+        Ok((
+            st,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    /// Registers an agent and returns (agent_id, its token).
+    async fn agent(
+        &self,
+        roles: &[&str],
+        capacity: i32,
+        skills: &[&str],
+    ) -> anyhow::Result<(Uuid, String)> {
+        let email = format!(
+            "agent.{}@workflow.test",
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
+        let (st, a) = self
+            .call(Method::POST, "/api/v1/agents", Some(&self.admin), Some(json!({"email": email, "full_name": "Sam Peterson", "roles": roles, "max_capacity": capacity, "skills": skills})))
+            .await?;
+        assert_eq!(st, StatusCode::CREATED, "{a}");
+        let id: Uuid = a["agent_id"].as_str().unwrap_or_default().parse()?;
+        let user: Uuid = a["user_id"].as_str().unwrap_or_default().parse()?;
+        Ok((id, self.agents.tokens.agent(user, id, roles)))
+    }
+
+    async fn online(&self, id: Uuid, token: &str) -> anyhow::Result<()> {
+        let (st, b) = self
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/agents/{id}/availability"),
+                Some(token),
+                Some(json!({"status": "online"})),
+            )
+            .await?;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn registering_agents_creates_their_login_and_validates_input() -> anyhow::Result<()> {
+    let p = pair().await?;
+    let email = format!(
+        "sam.{}@workflow.test",
+        &Uuid::new_v4().simple().to_string()[..8]
+    );
+    let body = json!({"email": email, "full_name": "Sam Peterson", "roles": ["sales_agent", "onboarding_specialist"],
+                      "skills": ["b2b_saas", "enterprise_sales"], "languages": ["en", "es"], "max_capacity": 15});
+    let (st, a) = p
+        .call(
+            Method::POST,
+            "/api/v1/agents",
+            Some(&p.admin),
+            Some(body.clone()),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::CREATED, "{a}");
+    assert_eq!(a["primary_role"], "sales_agent");
+    assert_eq!(
+        a["permissions"]["assisted_signup"],
+        json!(["create", "read", "update"])
+    );
+    assert!(
+        notify::read_mailbox(&p.org_auth.mailbox, &email)
+            .iter()
+            .any(|m| m.subject == "Set your password"),
+        "org-auth mailed the set-password link"
+    );
+    let (st, _) = p
+        .call(Method::POST, "/api/v1/agents", Some(&p.admin), Some(body))
+        .await?;
+    assert_eq!(st, StatusCode::CONFLICT);
+    let events: Vec<String> = sqlx::query_scalar("SELECT event_type FROM outbox")
+        .fetch_all(&p.agents.db.owner)
+        .await?;
+    assert!(events.iter().any(|e| e == "agent_registered"));
+
+    let bad = [
+        json!({"email": "x@workflow.test", "full_name": "X", "roles": ["wizard"]}),
+        json!({"email": "x@workflow.test", "full_name": "X", "roles": ["sales_agent"], "max_capacity": 0}),
+        json!({"email": "x@workflow.test", "full_name": "X", "roles": ["sales_agent"], "skills": "b2b"}),
+        json!({"email": "x@workflow.test", "full_name": "X", "roles": []}),
+        json!({"email": "x@workflow.test", "full_name": "X", "roles": ["sales_agent"], "permissions": {"a": "b"}}),
+    ];
+    for b in bad {
+        let (st, body) = p
+            .call(
+                Method::POST,
+                "/api/v1/agents",
+                Some(&p.admin),
+                Some(b.clone()),
+            )
+            .await?;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}: {body}");
+    }
+    let sales = p
+        .agents
+        .tokens
+        .agent(Uuid::new_v4(), Uuid::new_v4(), &["sales_agent"]);
+    let (st, _) = p
+        .call(
+            Method::POST,
+            "/api/v1/agents",
+            Some(&sales),
+            Some(json!({"email": "y@workflow.test", "full_name": "Y", "roles": ["sales_agent"]})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let client = p
+        .agents
+        .tokens
+        .client(Uuid::new_v4(), Uuid::new_v4(), "admin");
+    let (st, _) = p
+        .call(
+            Method::GET,
+            &format!(
+                "/api/v1/agents/{}",
+                a["agent_id"].as_str().unwrap_or_default()
+            ),
+            Some(&client),
+            None,
+        )
+        .await?;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "clients cannot read agent profiles"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_permissions_lookup_is_internal_and_current() -> anyhow::Result<()> {
+    let p = pair().await?;
+    let (id, token) = p.agent(&["sales_agent"], 5, &[]).await?;
+    let path = format!("/api/v1/agents/{id}/permissions");
+    let (st, _) = p.call(Method::GET, &path, None, None).await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _) = p.call(Method::GET, &path, Some(&token), None).await?;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "an agent's own token is not the service credential"
+    );
+    let (st, body) = p.call(Method::GET, &path, Some(CRED), None).await?;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["permissions"]["assisted_signup"],
+        json!(["create", "read", "update"])
+    );
+    let (st, _) = p
+        .call(
+            Method::GET,
+            &format!("/api/v1/agents/{}/permissions", Uuid::new_v4()),
+            Some(CRED),
+            None,
+        )
+        .await?;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = p
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/agents/{id}"),
+            Some(&p.admin),
+            Some(json!({"permissions": {"research_engine": ["read"]}})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK);
+    let (_, body) = p.call(Method::GET, &path, Some(CRED), None).await?;
+    assert_eq!(
+        body["permissions"],
+        json!({"research_engine": ["read"]}),
+        "a change shows on the next lookup"
+    );
+    let (_, _) = p
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/agents/{id}"),
+            Some(&p.admin),
+            Some(json!({"is_active": false})),
+        )
+        .await?;
+    let (_, body) = p.call(Method::GET, &path, Some(CRED), None).await?;
+    assert_eq!(
+        body["permissions"],
+        json!({}),
+        "a deactivated agent holds nothing"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn assignment_prefers_the_least_utilised_and_never_exceeds_capacity() -> anyhow::Result<()> {
+    let p = pair().await?;
+    let (busy, busy_t) = p
+        .agent(&["onboarding_specialist"], 4, &["integration_setup"])
+        .await?;
+    let (free, free_t) = p
+        .agent(&["onboarding_specialist"], 4, &["integration_setup"])
+        .await?;
+    let (offline, _) = p
+        .agent(&["onboarding_specialist"], 50, &["integration_setup"])
+        .await?;
+    p.online(busy, &busy_t).await?;
+    p.online(free, &free_t).await?;
+    let org = Uuid::new_v4();
+    let assign = |agent: Option<Uuid>, client: Uuid| {
+        let mut b = json!({"client_id": client, "organization_id": org, "role_type": "onboarding_specialist", "required_skills": ["integration_setup"]});
+        if let Some(a) = agent {
+            b["assignment_type"] = json!("manual");
+            b["agent_id"] = json!(a);
+        }
+        p.call(
+            Method::POST,
+            "/api/v1/agents/assignments",
+            Some(&p.admin),
+            Some(b),
+        )
+    };
+    let (st, first) = assign(Some(busy), Uuid::new_v4()).await?;
+    assert_eq!(st, StatusCode::CREATED, "{first}");
+    assert!(first["sla"]["first_contact_deadline"].is_string());
+    let (st, auto) = assign(None, Uuid::new_v4()).await?;
+    assert_eq!(st, StatusCode::CREATED, "{auto}");
+    assert_eq!(
+        auto["agent_id"],
+        free.to_string(),
+        "the less utilised agent"
+    );
+    assert_ne!(
+        auto["agent_id"],
+        offline.to_string(),
+        "offline agents are not auto-assigned"
+    );
+
+    let (_, avail) = p
+        .call(
+            Method::GET,
+            "/api/v1/agents/available?role=onboarding_specialist&skills=integration_setup",
+            Some(&p.admin),
+            None,
+        )
+        .await?;
+    let ids: Vec<&str> = avail
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|a| a["agent_id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&busy.to_string().as_str()) && !ids.contains(&offline.to_string().as_str())
+    );
+    let (st, _) = p
+        .call(
+            Method::GET,
+            "/api/v1/agents/available?role=wizard",
+            Some(&p.admin),
+            None,
+        )
+        .await?;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Ten assignments race for the six free slots left: exactly six succeed.
+    let calls = (0..10).map(|_| assign(None, Uuid::new_v4()));
+    let results = futures::future::join_all(calls).await;
+    let ok = results
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|(s, _)| *s == StatusCode::CREATED))
+        .count();
+    let full = results
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|(s, _)| *s == StatusCode::CONFLICT))
+        .count();
+    assert_eq!((ok, full), (6, 4), "capacity 4 + 4 with 2 taken");
+    for (id, t) in [(busy, &busy_t), (free, &free_t)] {
+        let (st, w) = p
+            .call(
+                Method::GET,
+                &format!("/api/v1/agents/{id}/workload"),
+                Some(t),
+                None,
+            )
+            .await?;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(w["active_assignments"], 4, "{w}");
+        assert_eq!(w["available_capacity"], 0);
+    }
+    let (st, _) = p
+        .call(
+            Method::GET,
+            &format!("/api/v1/agents/{busy}/workload"),
+            Some(&free_t),
+            None,
+        )
+        .await?;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "another agent's workload is not visible"
+    );
+    let (_, log) = p
+        .call(
+            Method::GET,
+            &format!("/api/v1/agents/{busy}/activity"),
+            Some(&busy_t),
+            None,
+        )
+        .await?;
+    assert!(
+        log.as_array()
+            .is_some_and(|l| l.iter().any(|e| e["action"] == "client_assigned"))
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assisted_account_is_assigned_to_its_creator_exactly_once() -> anyhow::Result<()> {
+    let p = pair().await?;
+    let (sales, sales_t) = p.agent(&["sales_agent"], 10, &[]).await?;
+    p.online(sales, &sales_t).await?;
+    // The sales agent creates an assisted account in org-auth (its tokens, its key).
+    let token = p
+        .org_auth
+        .tokens
+        .agent(Uuid::new_v4(), sales, &["sales_agent"]);
+    let res = p
+        .org_auth
+        .http
+        .post(p.org_auth.url("/api/v1/auth/assisted-signup"))
+        .bearer_auth(&token)
+        .header("x-agent-id", sales.to_string())
+        .header("x-agent-permissions", r#"{"assisted_signup":["create"]}"#)
+        .json(&json!({"client_email": format!("client.{}@acme.com", &Uuid::new_v4().simple().to_string()[..6]), "client_name": "Casey", "company_name": "Example Corp"}))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let workload = loop {
+        let (_, w) = p
+            .call(
+                Method::GET,
+                &format!("/api/v1/agents/{sales}/workload"),
+                Some(&sales_t),
+                None,
+            )
+            .await?;
+        if w["active_assignments"] == 1 {
+            break w;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let sent: Vec<(String, Option<String>, i32)> =
+                sqlx::query_as("SELECT event_type, sent_at::text, attempts FROM outbox")
+                    .fetch_all(&p.org_auth.db.owner)
+                    .await?;
+            let handled: Vec<(String, String)> =
+                sqlx::query_as("SELECT event_type, outcome FROM handled_events")
+                    .fetch_all(&p.agents.db.owner)
+                    .await?;
+            panic!(
+                "the client was never assigned: {w}; org-auth outbox {sent:?}; human-agent handled {handled:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(workload["assignments"][0]["client_id"], created["user_id"]);
+    assert_eq!(workload["assignments"][0]["lifecycle_stage"], "sales");
+    // Redelivery of the same event changes nothing.
+    let env: Value = sqlx::query_scalar(
+        "SELECT payload FROM outbox WHERE event_type = 'assisted_account_created'",
+    )
+    .fetch_one(&p.org_auth.db.owner)
+    .await?;
+    let producer = kit::events::Producer::new(&p.agents.shared.config.kafka)?;
+    producer
+        .send(
+            &p.agents.shared.config.kafka.topic("auth_events"),
+            "k",
+            env.to_string().as_bytes(),
+            &[],
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, w) = p
+        .call(
+            Method::GET,
+            &format!("/api/v1/agents/{sales}/workload"),
+            Some(&sales_t),
+            None,
+        )
+        .await?;
+    assert_eq!(w["active_assignments"], 1, "exactly once under redelivery");
+    let events: Vec<String> = sqlx::query_scalar("SELECT event_type FROM outbox")
+        .fetch_all(&p.agents.db.owner)
+        .await?;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| *e == "client_assigned_to_agent")
+            .count(),
+        1
+    );
+    Ok(())
+}
