@@ -70,7 +70,7 @@ pub struct Sla {
 
 /// Locks `agent` and assigns if it is eligible and has a free slot; `None` when it cannot take
 /// the client.
-async fn try_agent(
+pub(crate) async fn try_agent(
     tx: &mut Tx,
     agent: Uuid,
     r: &Request<'_>,
@@ -164,10 +164,10 @@ async fn try_agent(
 
 /// Picks the best available agent: online, auto-assign on, holding the role, matching skills
 /// and language, with a free slot; least utilised, then fewest assignments in the last day.
-async fn auto(
+pub(crate) async fn auto(
     tx: &mut Tx,
     r: &Request<'_>,
-    except: Option<Uuid>,
+    except: &[Uuid],
 ) -> Result<Option<Assigned>, Problem> {
     let candidates: Vec<Uuid> = sqlx::query_scalar(
         "SELECT p.agent_id FROM agent_profiles p \
@@ -176,7 +176,7 @@ async fn auto(
                     FROM client_assignments GROUP BY agent_id) a ON a.agent_id = p.agent_id \
          WHERE p.is_active AND p.auto_assign AND p.status = 'online' AND $1 = ANY(p.roles) AND p.skills @> $2 \
            AND ($3::text IS NULL OR $3 = ANY(p.languages)) AND coalesce(a.n, 0) < p.max_capacity \
-           AND ($4::uuid IS NULL OR p.agent_id <> $4) \
+           AND NOT (p.agent_id = ANY($4)) \
          ORDER BY coalesce(a.n, 0)::float8 / p.max_capacity, coalesce(a.recent, 0), p.agent_id LIMIT 20",
     )
     .bind(r.role)
@@ -265,7 +265,7 @@ pub async fn create_assignment(
         Some(agent) => try_agent(&mut tx, agent, &r, false).await?.ok_or_else(|| {
             Problem::conflict("that agent cannot take the client (role, capacity or inactive)")
         })?,
-        None => auto(&mut tx, &r, None).await?.ok_or_else(|| {
+        None => auto(&mut tx, &r, &[]).await?.ok_or_else(|| {
             Problem::conflict("no agent with the role, skills and free capacity is online")
         })?,
     };
@@ -317,7 +317,7 @@ impl Handler for AssistedAccounts {
             None => None,
         };
         if done.is_none() {
-            done = auto(tx, &r, creator)
+            done = auto(tx, &r, &creator.into_iter().collect::<Vec<_>>())
                 .await
                 .map_err(|p| HandlerError::failed(p.detail()))?;
         }

@@ -3,8 +3,9 @@
 //! from `assisted_account_created`); the permissions lookup Kong calls; workload; the activity
 //! log of every agent action.
 //!
-//! Not yet: handoffs, specialist invitations, the client timeline, the AI supervision feed, the
-//! gRPC API, Redis-held presence and queues (see the README's status table).
+//! Handoffs (warm, standard, dual; accept moves the assignment, reject proposes the next agent)
+//! and the client timeline. Not yet: specialist invitations, the AI supervision feed, the gRPC
+//! API, Redis-held presence and queues (see the README's status table).
 use std::sync::Arc;
 
 use kit::{
@@ -21,6 +22,7 @@ use kit::{
 mod activity;
 mod agents;
 mod assign;
+mod handoffs;
 
 kit::service! {
     name: "human-agent", number: "0.5",
@@ -80,6 +82,9 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             .routes(routes!(agents::workload))
             .routes(routes!(agents::activity))
             .routes(routes!(assign::create_assignment))
+            .routes(routes!(handoffs::initiate))
+            .routes(routes!(handoffs::decide))
+            .routes(routes!(handoffs::timeline))
             .with_state(state.clone());
         let mut parts = Parts::new(router);
         parts.consumers.push(ConsumerSpec::new(

@@ -467,3 +467,200 @@ async fn an_assisted_account_is_assigned_to_its_creator_exactly_once() -> anyhow
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn handoff_rejected_reproposed_accepted_and_the_timeline_shows_it() -> anyhow::Result<()> {
+    let p = pair().await?;
+    let (sales, sales_t) = p.agent(&["sales_agent"], 10, &[]).await?;
+    let (a, a_t) = p.agent(&["onboarding_specialist"], 10, &[]).await?;
+    let (b, b_t) = p.agent(&["onboarding_specialist"], 10, &[]).await?;
+    for (id, t) in [(sales, &sales_t), (a, &a_t), (b, &b_t)] {
+        p.online(id, t).await?;
+    }
+    let (org, client) = (Uuid::new_v4(), Uuid::new_v4());
+    let (st, _) = p
+        .call(Method::POST, "/api/v1/agents/assignments", Some(&p.admin), Some(json!({"client_id": client, "organization_id": org, "role_type": "sales_agent", "assignment_type": "manual", "agent_id": sales})))
+        .await?;
+    assert_eq!(st, StatusCode::CREATED);
+    let body = |target: Option<Uuid>, from: &str, to: &str| {
+        json!({"client_id": client, "organization_id": org, "from_role": from, "to_role": to, "handoff_type": "warm",
+               "handoff_reason": "sales_completed", "target_agent_id": target,
+               "context": {"current_stage": "nda_signed", "next_actions": ["Schedule kickoff"], "completed_items": [{"item": "NDA", "completed_at": "2026-11-20T10:00:00Z"}],
+                           "client_preferences": {"timezone": "EST"}, "important_notes": "Prefers email"}})
+    };
+    for (b, why) in [
+        (body(Some(a), "sales_agent", "sales_agent"), "same role"),
+        (
+            body(Some(sales), "sales_agent", "onboarding_specialist"),
+            "to itself",
+        ),
+        (body(None, "sales_agent", "wizard"), "unknown role"),
+    ] {
+        let (st, res) = p
+            .call(
+                Method::POST,
+                "/api/v1/agents/handoffs",
+                Some(&sales_t),
+                Some(b),
+            )
+            .await?;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{why}: {res}");
+    }
+    let (st, _) = p
+        .call(
+            Method::POST,
+            "/api/v1/agents/handoffs",
+            Some(&a_t),
+            Some(body(None, "sales_agent", "onboarding_specialist")),
+        )
+        .await?;
+    assert_eq!(
+        st,
+        StatusCode::NOT_FOUND,
+        "only the agent holding the client hands it off"
+    );
+
+    let (st, h) = p
+        .call(
+            Method::POST,
+            "/api/v1/agents/handoffs",
+            Some(&sales_t),
+            Some(body(Some(a), "sales_agent", "onboarding_specialist")),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::CREATED, "{h}");
+    assert_eq!(h["to_agent"]["agent_id"], a.to_string());
+    assert_eq!(h["to_agent"]["status"], "pending_acceptance");
+    let h1 = h["handoff_id"].as_str().unwrap_or_default().to_string();
+    let decide = |id: &str, token: &str, b: Value| {
+        let path = format!("/api/v1/agents/handoffs/{id}/accept");
+        let token = token.to_string();
+        let p = &p;
+        async move { p.call(Method::POST, &path, Some(&token), Some(b)).await }
+    };
+    let (st, _) = decide(&h1, &b_t, json!({"action": "accept"})).await?;
+    assert_eq!(st, StatusCode::FORBIDDEN, "only the proposed agent decides");
+    let (st, _) = decide(&h1, &a_t, json!({"action": "reject"})).await?;
+    assert_eq!(
+        st,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a rejection needs a reason"
+    );
+    let (st, r) = decide(
+        &h1,
+        &a_t,
+        json!({"action": "reject", "rejection_reason": "at capacity this week"}),
+    )
+    .await?;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["reassignment_queued"], true);
+    assert_eq!(
+        r["next_available_agent"]["agent_id"],
+        b.to_string(),
+        "the next available agent is proposed"
+    );
+    let (st, _) = decide(&h1, &a_t, json!({"action": "accept"})).await?;
+    assert_eq!(st, StatusCode::CONFLICT, "decided once");
+
+    let h2 = r["next_handoff_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // Two accepts at once: one assignment.
+    let (x, y) = tokio::join!(
+        decide(&h2, &b_t, json!({"action": "accept"})),
+        decide(&h2, &b_t, json!({"action": "accept"}))
+    );
+    let codes = [x?.0, y?.0];
+    assert!(
+        codes.contains(&StatusCode::OK) && codes.contains(&StatusCode::CONFLICT),
+        "{codes:?}"
+    );
+    let (_, wb) = p
+        .call(
+            Method::GET,
+            &format!("/api/v1/agents/{b}/workload"),
+            Some(&b_t),
+            None,
+        )
+        .await?;
+    assert_eq!(wb["active_assignments"], 1);
+    let (_, ws) = p
+        .call(
+            Method::GET,
+            &format!("/api/v1/agents/{sales}/workload"),
+            Some(&sales_t),
+            None,
+        )
+        .await?;
+    assert_eq!(
+        ws["active_assignments"], 0,
+        "the sales assignment was transferred"
+    );
+
+    let (st, tl) = p
+        .call(
+            Method::GET,
+            &format!("/api/v1/agents/clients/{client}/timeline"),
+            Some(&sales_t),
+            None,
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{tl}");
+    assert_eq!(tl["current_stage"], "onboarding");
+    let stages: Vec<&str> = tl["lifecycle_timeline"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|e| e["stage"].as_str())
+        .collect();
+    assert_eq!(stages, ["sales", "onboarding"]);
+    assert_eq!(tl["lifecycle_timeline"][0]["status"], "transferred");
+    let future: Vec<&str> = tl["future_stages"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|e| e["stage"].as_str())
+        .collect();
+    assert_eq!(future, ["support", "success"]);
+    // The client's own organisation sees it; another organisation gets 404.
+    let mine = p.agents.tokens.client(client, org, "admin");
+    assert_eq!(
+        p.call(
+            Method::GET,
+            &format!("/api/v1/agents/clients/{client}/timeline"),
+            Some(&mine),
+            None
+        )
+        .await?
+        .0,
+        StatusCode::OK
+    );
+    let other = p
+        .agents
+        .tokens
+        .client(Uuid::new_v4(), Uuid::new_v4(), "admin");
+    assert_eq!(
+        p.call(
+            Method::GET,
+            &format!("/api/v1/agents/clients/{client}/timeline"),
+            Some(&other),
+            None
+        )
+        .await?
+        .0,
+        StatusCode::NOT_FOUND
+    );
+
+    let events: Vec<String> = sqlx::query_scalar("SELECT event_type FROM outbox")
+        .fetch_all(&p.agents.db.owner)
+        .await?;
+    for e in ["handoff_initiated", "handoff_rejected", "handoff_accepted"] {
+        assert!(events.iter().any(|x| x == e), "{e}");
+    }
+    assert_eq!(
+        events.iter().filter(|e| *e == "handoff_accepted").count(),
+        1
+    );
+    Ok(())
+}
