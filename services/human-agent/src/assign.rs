@@ -88,6 +88,21 @@ pub(crate) async fn try_agent(
     if !active || !roles.iter().any(|x| x == r.role) || (need_online && status != "online") {
         return Ok(None);
     }
+    if r.kind != "specialist" {
+        // One agent per client and role; specialists work beside the client's agent.
+        let taken: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM client_assignments WHERE client_id = $1 AND role_type = $2 AND status = 'active')",
+        )
+        .bind(r.client_id)
+        .bind(r.role)
+        .fetch_one(&mut **tx)
+        .await?;
+        if taken {
+            return Err(Problem::conflict(
+                "the client already has an active agent in this role",
+            ));
+        }
+    }
     let load: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM client_assignments WHERE agent_id = $1 AND status = 'active'",
     )

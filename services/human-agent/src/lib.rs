@@ -4,8 +4,9 @@
 //! log of every agent action.
 //!
 //! Handoffs (warm, standard, dual; accept moves the assignment, reject proposes the next agent)
-//! and the client timeline. Not yet: specialist invitations, the AI supervision feed, the gRPC
-//! API, Redis-held presence and queues (see the README's status table).
+//! the client timeline, and specialist invitations (accept, complete with an outcome; 20 a day
+//! per agent, 5 active per client). Not yet: the AI supervision feed, the gRPC API, Redis-held
+//! presence and queues (see the README's status table).
 use std::sync::Arc;
 
 use kit::{
@@ -23,6 +24,7 @@ mod activity;
 mod agents;
 mod assign;
 mod handoffs;
+mod specialists;
 
 kit::service! {
     name: "human-agent", number: "0.5",
@@ -85,6 +87,9 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             .routes(routes!(handoffs::initiate))
             .routes(routes!(handoffs::decide))
             .routes(routes!(handoffs::timeline))
+            .routes(routes!(specialists::invite))
+            .routes(routes!(specialists::respond))
+            .routes(routes!(specialists::complete))
             .with_state(state.clone());
         let mut parts = Parts::new(router);
         parts.consumers.push(ConsumerSpec::new(

@@ -664,3 +664,161 @@ async fn handoff_rejected_reproposed_accepted_and_the_timeline_shows_it() -> any
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn specialist_invitations_have_limits_and_end_with_an_outcome() -> anyhow::Result<()> {
+    let p = pair().await?;
+    let (success, success_t) = p.agent(&["success_manager"], 10, &[]).await?;
+    let (spec, spec_t) = p.agent(&["sales_specialist"], 10, &[]).await?;
+    let (stranger, stranger_t) = p.agent(&["success_manager"], 10, &[]).await?;
+    for (id, t) in [(success, &success_t), (spec, &spec_t)] {
+        p.online(id, t).await?;
+    }
+    let (org, client) = (Uuid::new_v4(), Uuid::new_v4());
+    let (st, _) = p
+        .call(Method::POST, "/api/v1/agents/assignments", Some(&p.admin), Some(json!({"client_id": client, "organization_id": org, "role_type": "success_manager", "assignment_type": "manual", "agent_id": success})))
+        .await?;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, _) = p
+        .call(Method::POST, "/api/v1/agents/assignments", Some(&p.admin), Some(json!({"client_id": client, "organization_id": org, "role_type": "success_manager", "assignment_type": "manual", "agent_id": stranger})))
+        .await?;
+    assert_eq!(st, StatusCode::CONFLICT, "one agent per client and role");
+    let invite = json!({"client_id": client, "organization_id": org, "invited_role": "sales_specialist", "invitation_reason": "upsell",
+                        "opportunity_type": "voice_agent_addon", "estimated_value": 50000, "background": "Asked about phone support", "target_agent_id": spec});
+    let (st, _) = p
+        .call(
+            Method::POST,
+            "/api/v1/agents/invitations",
+            Some(&stranger_t),
+            Some(invite.clone()),
+        )
+        .await?;
+    assert_eq!(
+        st,
+        StatusCode::NOT_FOUND,
+        "only an agent serving the client invites"
+    );
+    let mut bad = invite.clone();
+    bad["invitation_reason"] = json!("because");
+    assert_eq!(
+        p.call(
+            Method::POST,
+            "/api/v1/agents/invitations",
+            Some(&success_t),
+            Some(bad)
+        )
+        .await?
+        .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let (st, inv) = p
+            .call(
+                Method::POST,
+                "/api/v1/agents/invitations",
+                Some(&success_t),
+                Some(invite.clone()),
+            )
+            .await?;
+        assert_eq!(st, StatusCode::CREATED, "{inv}");
+        ids.push(
+            inv["invitation_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    let (st, _) = p
+        .call(
+            Method::POST,
+            "/api/v1/agents/invitations",
+            Some(&success_t),
+            Some(invite.clone()),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::CONFLICT, "at most 5 active per client");
+
+    let respond = |id: &str, token: &str, b: Value| {
+        let (path, token) = (
+            format!("/api/v1/agents/invitations/{id}/accept"),
+            token.to_string(),
+        );
+        let p = &p;
+        async move { p.call(Method::POST, &path, Some(&token), Some(b)).await }
+    };
+    assert_eq!(
+        respond(&ids[0], &success_t, json!({"action": "accept"}))
+            .await?
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (st, acc) = respond(&ids[0], &spec_t, json!({"action": "accept"})).await?;
+    assert_eq!(st, StatusCode::OK, "{acc}");
+    assert_eq!(
+        respond(&ids[0], &spec_t, json!({"action": "reject"}))
+            .await?
+            .0,
+        StatusCode::CONFLICT,
+        "decided once"
+    );
+    assert_eq!(
+        respond(&ids[1], &spec_t, json!({"action": "reject"}))
+            .await?
+            .0,
+        StatusCode::OK
+    );
+    let (_, w) = p
+        .call(
+            Method::GET,
+            &format!("/api/v1/agents/{spec}/workload"),
+            Some(&spec_t),
+            None,
+        )
+        .await?;
+    assert_eq!(
+        w["active_assignments"], 1,
+        "the specialist works beside the success manager"
+    );
+    let (st, done) = p
+        .call(
+            Method::POST,
+            &format!("/api/v1/agents/invitations/{}/complete", ids[0]),
+            Some(&spec_t),
+            Some(json!({"outcome": {"deal_closed": true, "revenue": 50000}})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{done}");
+    assert_eq!(done["status"], "completed");
+    let (_, w) = p
+        .call(
+            Method::GET,
+            &format!("/api/v1/agents/{spec}/workload"),
+            Some(&spec_t),
+            None,
+        )
+        .await?;
+    assert_eq!(w["active_assignments"], 0, "and leaves when done");
+    // Two slots freed (one completed, one declined): two more invitations fit.
+    for _ in 0..2 {
+        assert_eq!(
+            p.call(
+                Method::POST,
+                "/api/v1/agents/invitations",
+                Some(&success_t),
+                Some(invite.clone())
+            )
+            .await?
+            .0,
+            StatusCode::CREATED
+        );
+    }
+    let events: Vec<String> = sqlx::query_scalar("SELECT event_type FROM outbox")
+        .fetch_all(&p.agents.db.owner)
+        .await?;
+    assert_eq!(
+        events.iter().filter(|e| *e == "specialist_invited").count(),
+        7
+    );
+    Ok(())
+}
