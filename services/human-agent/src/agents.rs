@@ -576,6 +576,21 @@ pub async fn availability(
     .bind(at)
     .fetch_one(&mut *tx)
     .await?;
+    let auto_assign: bool = r.get(14);
+    if req.status == "offline" && auto_assign {
+        let moved = crate::handoffs::redistribute(&mut tx, id).await?;
+        if moved > 0 {
+            activity::log(
+                &mut tx,
+                id,
+                Some(p.user_id),
+                "handoffs_redistributed",
+                None,
+                json!({"count": moved}),
+            )
+            .await?;
+        }
+    }
     outbox::publish(
         &mut tx,
         SOURCE,

@@ -675,3 +675,56 @@ pub async fn timeline(
             .collect(),
     }))
 }
+
+/// Handoffs still waiting for `agent` go to the next available agent (the agent went offline
+/// with auto-assign on). Returns how many were moved.
+pub async fn redistribute(tx: &mut Tx, agent: Uuid) -> Result<usize, Problem> {
+    let pending = sqlx::query(
+        "UPDATE handoffs SET status = 'rejected', decided_at = now(), decision_notes = 'agent went offline' \
+         WHERE to_agent_id = $1 AND status = 'pending' \
+         RETURNING id, organization_id, client_id, from_agent_id, from_role, to_role, handoff_type, handoff_reason, urgency, context",
+    )
+    .bind(agent)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut moved = 0;
+    for h in &pending {
+        let (id, org, client, from, from_role, to_role): (Uuid, Uuid, Uuid, Uuid, String, String) =
+            (h.get(0), h.get(1), h.get(2), h.get(3), h.get(4), h.get(5));
+        let (kind, why, urgency, context): (String, Option<String>, String, Value) =
+            (h.get(6), h.get(7), h.get(8), h.get(9));
+        let next = receiver(tx, &to_role, None, &[from, agent]).await?;
+        if let Some(n) = next {
+            insert(
+                tx,
+                org,
+                client,
+                (from, &from_role),
+                (n, &to_role),
+                &kind,
+                why.as_deref(),
+                &urgency,
+                &context,
+                Some(id),
+            )
+            .await?;
+            moved += 1;
+        }
+        outbox::publish(
+            tx,
+            SOURCE,
+            org,
+            client,
+            &v1::HandoffRejected {
+                handoff_id: id.to_string(),
+                client_id: client.to_string(),
+                rejected_by_agent_id: agent.to_string(),
+                reason: "agent_offline".into(),
+                reassignment_queued: next.is_some(),
+                timestamp: now_rfc3339(),
+            },
+        )
+        .await?;
+    }
+    Ok(moved)
+}

@@ -5,8 +5,8 @@
 //!
 //! Handoffs (warm, standard, dual; accept moves the assignment, reject proposes the next agent)
 //! the client timeline, and specialist invitations (accept, complete with an outcome; 20 a day
-//! per agent, 5 active per client). Not yet: the AI supervision feed, the gRPC API, Redis-held
-//! presence and queues (see the README's status table).
+//! per agent, 5 active per client); gRPC for peers (agent, permissions, assign). Not yet: the AI
+//! supervision feed, Redis-held presence and queues (see the README's status table).
 use std::sync::Arc;
 
 use kit::{
@@ -23,6 +23,7 @@ use kit::{
 mod activity;
 mod agents;
 mod assign;
+mod grpc;
 mod handoffs;
 mod specialists;
 
@@ -92,6 +93,12 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             .routes(routes!(specialists::complete))
             .with_state(state.clone());
         let mut parts = Parts::new(router);
+        parts.grpc.add_service(
+            kit::contracts::workflow::human_agent::v1::human_agent_server::HumanAgentServer::with_interceptor(
+                grpc::Api(state.clone()),
+                kit::grpc::InternalAuth::new(&ctx.config),
+            ),
+        );
         parts.consumers.push(ConsumerSpec::new(
             "human-agent.assisted-accounts",
             &["auth_events"],
