@@ -3,8 +3,8 @@
 //! from `assisted_account_created`); the permissions lookup Kong calls; workload; the activity
 //! log of every agent action.
 //!
-//! Handoffs (warm, standard, dual; accept moves the assignment, reject proposes the next agent)
-//! the client timeline, and specialist invitations (accept, complete with an outcome; 20 a day
+//! Handoffs (warm, standard, dual; accept moves the assignment, reject proposes the next agent;
+//! an agent going offline passes its waiting ones on), the client timeline, and specialist invitations (accept, complete with an outcome; 20 a day
 //! per agent, 5 active per client); gRPC for peers (agent, permissions, assign). Not yet: the AI
 //! supervision feed, Redis-held presence and queues (see the README's status table).
 use std::sync::Arc;

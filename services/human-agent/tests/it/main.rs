@@ -895,3 +895,50 @@ async fn grpc_api_for_peers() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_agent_going_offline_passes_its_waiting_handoffs_on() -> anyhow::Result<()> {
+    let p = pair().await?;
+    let (on, on_t) = p.agent(&["onboarding_specialist"], 5, &[]).await?;
+    let (c, c_t) = p.agent(&["support_specialist"], 5, &[]).await?;
+    let (d, d_t) = p.agent(&["support_specialist"], 5, &[]).await?;
+    for (id, t) in [(on, &on_t), (c, &c_t), (d, &d_t)] {
+        p.online(id, t).await?;
+    }
+    let (org, client) = (Uuid::new_v4(), Uuid::new_v4());
+    let (st, _) = p
+        .call(Method::POST, "/api/v1/agents/assignments", Some(&p.admin), Some(json!({"client_id": client, "organization_id": org, "role_type": "onboarding_specialist", "assignment_type": "manual", "agent_id": on})))
+        .await?;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, h) = p
+        .call(Method::POST, "/api/v1/agents/handoffs", Some(&on_t), Some(json!({"client_id": client, "organization_id": org, "from_role": "onboarding_specialist", "to_role": "support_specialist", "handoff_type": "standard", "context": {}, "target_agent_id": c})))
+        .await?;
+    assert_eq!(st, StatusCode::CREATED, "{h}");
+    let (st, _) = p
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/agents/{c}/availability"),
+            Some(&c_t),
+            Some(json!({"status": "offline", "message": "Out sick"})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK);
+    let first: Uuid = h["handoff_id"].as_str().unwrap_or_default().parse()?;
+    let mut tx = kit::store::begin(&p.agents.db.app, kit::store::Scope::system()).await?;
+    let old: String = sqlx::query_scalar("SELECT status FROM handoffs WHERE id = $1")
+        .bind(first)
+        .fetch_one(&mut *tx)
+        .await?;
+    let next: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT to_agent_id, status FROM handoffs WHERE previous_handoff_id = $1")
+            .bind(first)
+            .fetch_all(&mut *tx)
+            .await?;
+    assert_eq!(old, "rejected");
+    assert_eq!(
+        next,
+        vec![(d, "pending".to_string())],
+        "proposed to the other support specialist"
+    );
+    Ok(())
+}
