@@ -16,6 +16,7 @@ use anyhow::{Context as _, bail};
 use kit::auth::{Claims, JwksSource, Signer, SigningKey, Verifier, VerifierConfig};
 use uuid::Uuid;
 
+mod agents;
 mod identity;
 mod outbox;
 
@@ -99,6 +100,9 @@ fn main() -> anyhow::Result<()> {
     }
     if run("outbox") {
         rt.block_on(outbox::run())?;
+    }
+    if run("human-agent") {
+        rt.block_on(agents::run())?;
     }
     if run("org-auth") {
         println!("\n## org-auth: wrk -c64 -t2 -d10s");
