@@ -18,6 +18,17 @@ pub use http::{ClientIp, InternalCaller, Json, UserAgent};
 pub use problem::{FieldError, Problem, ProblemBody};
 pub use service::{Ctx, Job, Parts, ServiceDef, Status, planned};
 
+/// A time as RFC 3339 text, the form of every time in API responses and event payloads.
+pub fn rfc3339(t: ::time::OffsetDateTime) -> String {
+    t.format(&::time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Now, as RFC 3339 text.
+pub fn now_rfc3339() -> String {
+    rfc3339(::time::OffsetDateTime::now_utc())
+}
+
 // The libraries services build on, re-exported so a service depends on the kit alone.
 pub use {auth, cache, contracts, events, store};
 pub use {axum, sqlx, tonic, utoipa, utoipa_axum};

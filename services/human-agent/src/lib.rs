@@ -48,16 +48,7 @@ pub(crate) struct AppState {
     pub internal_token: Option<Arc<String>>,
 }
 
-pub(crate) fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
+pub(crate) use kit::{now_rfc3339, rfc3339};
 
 fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
     Box::pin(async move {
