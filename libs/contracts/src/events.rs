@@ -94,6 +94,10 @@ events! {
     HandoffRejected => "handoff_rejected" on "agent_events",
     SpecialistInvited => "specialist_invited" on "agent_events",
     AgentStatusUpdated => "agent_status_updated" on "agent_events",
+    AiAlertRaised => "ai_alert_raised" on "monitoring_events",
+    AiAlertResolved => "ai_alert_resolved" on "monitoring_events",
+    ConversationStarted => "conversation_started" on "conversation_events",
+    ConversationEscalated => "conversation_escalated" on "conversation_events",
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@
 //!
 //! Handoffs (warm, standard, dual; accept moves the assignment, reject proposes the next agent;
 //! an agent going offline passes its waiting ones on), the client timeline, and specialist invitations (accept, complete with an outcome; 20 a day
-//! per agent, 5 active per client); gRPC for peers (agent, permissions, assign). Not yet: the AI
-//! supervision feed, Redis-held presence and queues (see the README's status table).
+//! per agent, 5 active per client); gRPC for peers (agent, permissions, assign); the AI
+//! supervision feed from monitoring and conversation events. Not yet: Redis-held presence and
+//! queues (see the README's status table).
 use std::sync::Arc;
 
 use kit::{
@@ -26,6 +27,7 @@ mod assign;
 mod grpc;
 mod handoffs;
 mod specialists;
+mod supervision;
 
 kit::service! {
     name: "human-agent", number: "0.5",
@@ -82,6 +84,7 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             .routes(routes!(specialists::invite))
             .routes(routes!(specialists::respond))
             .routes(routes!(specialists::complete))
+            .routes(routes!(supervision::ai_activity))
             .with_state(state.clone());
         let mut parts = Parts::new(router);
         parts.grpc.add_service(
@@ -94,6 +97,11 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             "human-agent.assisted-accounts",
             &["auth_events"],
             assign::AssistedAccounts,
+        ));
+        parts.consumers.push(ConsumerSpec::new(
+            "human-agent.supervision",
+            &["monitoring_events", "conversation_events"],
+            supervision::Feed,
         ));
         Ok(parts)
     })
