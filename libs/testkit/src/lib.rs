@@ -287,6 +287,34 @@ impl Spawned {
     pub async fn stop(self) {
         self.fleet.stop().await;
     }
+
+    /// One JSON request: the status and the body (JSON, or the text as a JSON string).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
+        let mut req = self.http.request(method, self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await?;
+        let status = res.status();
+        let text = res.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        ))
+    }
 }
 
 /// Settings a spawned service sees (as if from its environment).

@@ -52,20 +52,7 @@ impl Pair {
         token: Option<&str>,
         body: Option<Value>,
     ) -> anyhow::Result<(StatusCode, Value)> {
-        let mut req = self.agents.http.request(m, self.agents.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await?;
-        let st = res.status();
-        let text = res.text().await?;
-        Ok((
-            st,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        ))
+        self.agents.call(m, path, token, body, &[]).await
     }
 
     /// Registers an agent and returns (agent_id, its token).

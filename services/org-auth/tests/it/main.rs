@@ -29,24 +29,9 @@ impl Svc {
         token: Option<&str>,
         body: Option<Value>,
     ) -> anyhow::Result<(StatusCode, Value)> {
-        let mut req = self
-            .s
-            .http
-            .request(method, self.s.url(path))
-            .header("x-forwarded-for", &self.ip);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await?;
-        let status = res.status();
-        let text = res.text().await?;
-        Ok((
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        ))
+        self.s
+            .call(method, path, token, body, &[("x-forwarded-for", &self.ip)])
+            .await
     }
 
     async fn post(
