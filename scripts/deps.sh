@@ -46,6 +46,7 @@ psql_admin() {
 # fleet_owner owns the databases and runs migrations; fleet_app is what services connect as:
 # no ownership, no BYPASSRLS, so forced row-level security binds it.
 psql_admin <<'SQL'
+SET client_min_messages = warning;
 DO $$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fleet_owner') THEN
     CREATE ROLE fleet_owner LOGIN CREATEDB NOSUPERUSER;
