@@ -33,6 +33,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print each service's OpenAPI document (built without serving; nothing connects):
+    /// `{"<service>": {"status": ..., "public_prefixes": [...], "openapi": {...}}}`.
+    Openapi {
+        #[arg(long, value_delimiter = ',', default_value = "all")]
+        target: Vec<String>,
+    },
     /// Operator tasks.
     Admin {
         #[command(subcommand)]
@@ -157,6 +163,34 @@ async fn main() -> anyhow::Result<()> {
             let (user, agent) =
                 org_auth::admin::create_platform_admin(&cfg, &email, &name, password).await?;
             println!("platform admin {email}: user_id {user}, agent_id {agent}");
+            Ok(())
+        }
+        Command::Openapi { target } => {
+            let defs = resolve(&target)?;
+            let mut env: std::collections::HashMap<String, String> = std::env::vars().collect();
+            env.entry("FLEET_ENV".into())
+                .or_insert_with(|| "development".into());
+            env.insert(
+                "FLEET_MAILBOX_DIR".into(),
+                std::env::temp_dir()
+                    .join("fleet-openapi-mailbox")
+                    .to_string_lossy()
+                    .into(),
+            );
+            let cfg = FleetConfig::from_map(env)?;
+            let shared = runtime::Shared::from_config(cfg, true)?;
+            let mut out = serde_json::Map::new();
+            for d in defs {
+                out.insert(
+                    d.name.to_string(),
+                    serde_json::json!({
+                        "status": d.status.as_str(),
+                        "public_prefixes": d.public_prefixes,
+                        "openapi": runtime::describe(&shared, d).await?,
+                    }),
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
         Command::Migrate { target } => {

@@ -198,3 +198,155 @@ fn all_eighteen_services_come_up_ready_in_one_process() {
     let login = login.expect("login");
     assert_eq!(login.status(), 200, "the new platform admin signs in");
 }
+
+/// The edge and the services agree: every Kong route of a built service is served by it, and
+/// every public path a built service documents has a Kong route to it (internal ones a route
+/// that refuses them).
+#[test]
+fn kong_routes_and_openapi_documents_agree() {
+    let out = dev_env(&mut Command::new(FLEET))
+        .args(["openapi"])
+        .output()
+        .expect("fleet openapi");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let kong_text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/kong/kong.yaml"
+    ))
+    .expect("kong.yaml");
+    let kong: serde_json::Value = serde_yaml_ng::from_str(&kong_text).expect("yaml");
+
+    struct Route {
+        service: String,
+        name: String,
+        matcher: regex::Regex,
+        methods: Vec<String>,
+        refuses: bool,
+        public: bool,
+    }
+    let mut routes = Vec::new();
+    for svc in kong["services"].as_array().expect("services") {
+        let service = svc["name"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches("svc-")
+            .to_string();
+        for r in svc["routes"].as_array().cloned().unwrap_or_default() {
+            let refuses = r["plugins"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "request-termination"));
+            let public = !r["plugins"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "jwt"));
+            let methods: Vec<String> = r["methods"]
+                .as_array()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for p in r["paths"].as_array().cloned().unwrap_or_default() {
+                let p = p.as_str().unwrap_or_default();
+                let pattern = match p.strip_prefix('~') {
+                    Some(re) => format!("^{}", re.trim_start_matches('^')),
+                    None => format!("^{}", regex::escape(p)),
+                };
+                routes.push(Route {
+                    service: service.clone(),
+                    name: r["name"].as_str().unwrap_or_default().to_string(),
+                    matcher: regex::Regex::new(&pattern).expect("route regex"),
+                    methods: methods.clone(),
+                    refuses,
+                    public,
+                });
+            }
+        }
+    }
+    let concrete = |path: &str| {
+        regex::Regex::new(r"\{[^}]+\}")
+            .expect("re")
+            .replace_all(path, |c: &regex::Captures| {
+                if &c[0] == "{provider}" {
+                    "google".to_string()
+                } else {
+                    "0190a0b1-2c3d-7e4f-8a9b-0c1d2e3f4a5b".to_string()
+                }
+            })
+            .to_string()
+    };
+    let mut problems = Vec::new();
+    for (service, d) in docs.as_object().expect("object") {
+        if d["status"] == "planned" {
+            continue;
+        }
+        let paths = d["openapi"]["paths"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        // (1) every documented path has a route of this service (internal ones: a refusing route)
+        for (path, ops) in &paths {
+            for (method, op) in ops.as_object().cloned().unwrap_or_default() {
+                let internal = op["tags"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|x| x == "internal"));
+                let m = method.to_uppercase();
+                let url = concrete(path);
+                let matched: Vec<&Route> = routes
+                    .iter()
+                    .filter(|r| {
+                        r.matcher.is_match(&url) && (r.methods.is_empty() || r.methods.contains(&m))
+                    })
+                    .collect();
+                if internal {
+                    if !matched.iter().any(|r| r.refuses) {
+                        problems.push(format!(
+                            "{service}: internal {m} {path} is not refused at the edge"
+                        ));
+                    }
+                } else if !matched.iter().any(|r| &r.service == service && !r.refuses) {
+                    problems.push(format!("{service}: {m} {path} has no Kong route"));
+                } else if op.get("security").is_none()
+                    && !matched
+                        .iter()
+                        .any(|r| &r.service == service && !r.refuses && r.public)
+                {
+                    // Documented without a bearer requirement: the edge must not demand one.
+                    problems.push(format!(
+                        "{service}: public {m} {path} only has authenticated routes"
+                    ));
+                }
+            }
+        }
+        // (2) every route of this service reaches something it serves
+        for r in routes
+            .iter()
+            .filter(|r| &r.service == service && !r.refuses)
+        {
+            let served = paths.iter().any(|(path, ops)| {
+                r.matcher.is_match(&concrete(path))
+                    && ops.as_object().is_some_and(|o| {
+                        r.methods.is_empty()
+                            || o.keys().any(|k| r.methods.contains(&k.to_uppercase()))
+                    })
+            });
+            if !served {
+                problems.push(format!(
+                    "{service}: Kong route {} reaches nothing the service serves",
+                    r.name
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} mismatches:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}

@@ -110,6 +110,47 @@ fn load_signer(config: &FleetConfig, needed: bool) -> anyhow::Result<Option<auth
     )?))
 }
 
+impl Shared {
+    /// The resources `def` is built from.
+    pub fn ctx(&self, def: &'static ServiceDef, db: store::PgPool, metrics: Metrics) -> Ctx {
+        Ctx {
+            name: def.name,
+            config: self.config.clone(),
+            db,
+            redis: self.redis.clone(),
+            producer: self.producer.clone(),
+            verifier: self.verifier.clone(),
+            signer: self.signer.clone(),
+            // A namespace keeps separate fleets (tests) sharing one Redis apart.
+            limiter: cache::RateLimiter::new(
+                self.redis.clone(),
+                format!(
+                    "{}{}",
+                    self.config
+                        .get("FLEET_RATE_LIMIT_NAMESPACE")
+                        .unwrap_or_default(),
+                    def.name
+                ),
+            ),
+            metrics,
+        }
+    }
+}
+
+/// A service's public API description, built without serving it (nothing connects).
+pub async fn describe(
+    shared: &Shared,
+    def: &'static ServiceDef,
+) -> anyhow::Result<serde_json::Value> {
+    let url = shared.config.database_url(def, false)?;
+    let db = store::connect_lazy(&store::PoolConfig::new(url, "fleet-describe"))?;
+    let parts = (def.build)(shared.ctx(def, db, Metrics::new(def.name)))
+        .await
+        .with_context(|| format!("building {}", def.name))?;
+    let (_, openapi) = parts.router.split_for_parts();
+    Ok(serde_json::to_value(openapi)?)
+}
+
 /// One service to start, with its addresses and database pool.
 pub struct Launch {
     pub def: &'static ServiceDef,
@@ -198,28 +239,7 @@ pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fle
         let def = l.def;
         let metrics = Metrics::new(def.name);
         let metrics_handle = metrics.clone();
-        let ctx = Ctx {
-            name: def.name,
-            config: shared.config.clone(),
-            db: l.db.clone(),
-            redis: shared.redis.clone(),
-            producer: shared.producer.clone(),
-            verifier: shared.verifier.clone(),
-            signer: shared.signer.clone(),
-            // A namespace keeps separate fleets (tests) sharing one Redis apart.
-            limiter: cache::RateLimiter::new(
-                shared.redis.clone(),
-                format!(
-                    "{}{}",
-                    shared
-                        .config
-                        .get("FLEET_RATE_LIMIT_NAMESPACE")
-                        .unwrap_or_default(),
-                    def.name
-                ),
-            ),
-            metrics: metrics.clone(),
-        };
+        let ctx = shared.ctx(def, l.db.clone(), metrics.clone());
         let parts = (def.build)(ctx)
             .await
             .with_context(|| format!("building {}", def.name))?;
