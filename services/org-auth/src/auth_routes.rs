@@ -618,17 +618,34 @@ pub struct Me {
     pub agent_id: Option<Uuid>,
     pub primary_role: Option<String>,
     pub all_roles: Vec<String>,
-    pub organizations: Vec<OrgMembership>,
+    /// Absent with `?organizations=false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organizations: Option<Vec<OrgMembership>>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MeQuery {
+    /// `false` answers from the token alone, without reading the user's organisations.
+    #[serde(default)]
+    pub organizations: Option<bool>,
 }
 
 /// The verified principal of the bearer token and the user's organisations.
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
-    security(("bearer" = [])),
+    security(("bearer" = [])), params(MeQuery),
     responses((status = 200, body = Me), (status = 401, body = kit::ProblemBody)))]
-pub async fn me(State(s): State<AppState>, p: Principal) -> Result<Json<Me>, Problem> {
-    let mut tx = store::begin(&s.db, Scope::system()).await?;
-    let organizations = sessions::memberships(&mut tx, p.user_id).await?;
-    drop(tx);
+pub async fn me(
+    State(s): State<AppState>,
+    p: Principal,
+    axum::extract::Query(q): axum::extract::Query<MeQuery>,
+) -> Result<Json<Me>, Problem> {
+    let organizations = if q.organizations == Some(false) {
+        None
+    } else {
+        let mut tx = store::begin(&s.db, Scope::system()).await?;
+        Some(sessions::memberships(&mut tx, p.user_id).await?)
+    };
     let agent = p.agent.as_ref();
     Ok(Json(Me {
         user_id: p.user_id,

@@ -941,6 +941,11 @@ async fn jwks_verifies_the_tokens_org_auth_issues() -> anyhow::Result<()> {
     assert_eq!(st, StatusCode::OK);
     assert_eq!(me["user_type"], "client");
     assert_eq!(me["organizations"], json!([]));
+    let (_, bare) = t.get("/api/v1/auth/me?organizations=false", &token).await?;
+    assert!(bare.get("organizations").is_none(), "{bare}");
+    assert_eq!(bare["user_id"], me["user_id"]);
+    let (st, _) = t.get("/api/v1/auth/me?organizations=maybe", &token).await?;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
     let (st, _) = t.call(Method::GET, "/api/v1/auth/me", None, None).await?;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let agent = t.s.tokens.agent(
