@@ -86,8 +86,8 @@ fn main() -> anyhow::Result<()> {
             );
             wrk("GET /healthz/live", &format!("{base}/healthz/live"), None)?;
             wrk(
-                "GET /api/v1/auth/me (token)",
-                &format!("{base}/api/v1/auth/me"),
+                "GET /api/v1/auth/me (token only)",
+                &format!("{base}/api/v1/auth/me?organizations=false"),
                 Some(&token),
             )?;
             let _ = Command::new("kill")
