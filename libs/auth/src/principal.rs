@@ -101,6 +101,14 @@ impl Principal {
         }
     }
 
+    /// The agent id of a human agent; 403 for anyone else.
+    pub fn require_agent(&self) -> Result<Uuid, Problem> {
+        self.agent
+            .as_ref()
+            .map(|a| a.agent_id)
+            .ok_or_else(|| Problem::forbidden("for platform agents"))
+    }
+
     /// The organisation of a client user; agents have none unless acting in one.
     pub fn require_org(&self) -> Result<Uuid, Problem> {
         self.organization_id

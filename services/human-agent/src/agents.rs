@@ -77,11 +77,7 @@ pub fn default_permissions(roles: &[String]) -> Value {
 }
 
 fn staff(p: &Principal) -> Result<(), Problem> {
-    if p.is_agent() {
-        Ok(())
-    } else {
-        Err(Problem::forbidden("for platform agents"))
-    }
+    p.require_agent().map(|_| ())
 }
 
 fn admin(p: &Principal) -> Result<(), Problem> {

@@ -238,9 +238,7 @@ pub async fn create_assignment(
     p: Principal,
     kit::Json(req): kit::Json<AssignmentRequest>,
 ) -> Result<(StatusCode, Json<Assigned>), Problem> {
-    if !p.is_agent() {
-        return Err(Problem::forbidden("for platform agents"));
-    }
+    p.require_agent()?;
     p.require_permission("client_management", "update")?;
     if !ROLES.contains(&req.role_type.as_str()) || req.role_type == "platform_admin" {
         return Err(Problem::invalid(

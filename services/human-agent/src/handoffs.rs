@@ -209,11 +209,7 @@ pub async fn initiate(
     p: Principal,
     Json(req): Json<InitiateHandoff>,
 ) -> Result<(StatusCode, Json<HandoffCreated>), Problem> {
-    let me = p
-        .agent
-        .as_ref()
-        .map(|a| a.agent_id)
-        .ok_or_else(|| Problem::forbidden("for platform agents"))?;
+    let me = p.require_agent()?;
     for (field, r) in [("from_role", &req.from_role), ("to_role", &req.to_role)] {
         if !ROLES.contains(&r.as_str()) || r == "platform_admin" {
             return Err(Problem::invalid(field, "unknown or non-client-facing role"));
@@ -386,16 +382,8 @@ pub async fn decide(
     Path(id): Path<Uuid>,
     Json(req): Json<Decision>,
 ) -> Result<Json<Decided>, Problem> {
-    let me = p
-        .agent
-        .as_ref()
-        .map(|a| a.agent_id)
-        .ok_or_else(|| Problem::forbidden("for platform agents"))?;
-    let accept = match req.action.as_str() {
-        "accept" => true,
-        "reject" => false,
-        _ => return Err(Problem::invalid("action", "must be accept or reject")),
-    };
+    let me = p.require_agent()?;
+    let accept = crate::accepts(&req.action)?;
     let reason = req
         .rejection_reason
         .as_deref()

@@ -52,6 +52,15 @@ pub(crate) struct AppState {
 
 pub(crate) use kit::{now_rfc3339, rfc3339};
 
+/// A decision's `action`: `accept` (true) or `reject` (false).
+pub(crate) fn accepts(action: &str) -> Result<bool, kit::Problem> {
+    match action {
+        "accept" => Ok(true),
+        "reject" => Ok(false),
+        _ => Err(kit::Problem::invalid("action", "must be accept or reject")),
+    }
+}
+
 fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
     Box::pin(async move {
         let url = ctx.config.require(

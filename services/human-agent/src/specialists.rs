@@ -61,11 +61,7 @@ pub async fn invite(
     p: Principal,
     Json(req): Json<Invite>,
 ) -> Result<(StatusCode, Json<Invitation>), Problem> {
-    let me = p
-        .agent
-        .as_ref()
-        .map(|a| a.agent_id)
-        .ok_or_else(|| Problem::forbidden("for platform agents"))?;
+    let me = p.require_agent()?;
     if !ROLES.contains(&req.invited_role.as_str()) || req.invited_role == "platform_admin" {
         return Err(Problem::invalid(
             "invited_role",
@@ -225,16 +221,8 @@ pub async fn respond(
     Path(id): Path<Uuid>,
     Json(req): Json<Respond>,
 ) -> Result<Json<Invitation>, Problem> {
-    let me = p
-        .agent
-        .as_ref()
-        .map(|a| a.agent_id)
-        .ok_or_else(|| Problem::forbidden("for platform agents"))?;
-    let accept = match req.action.as_str() {
-        "accept" => true,
-        "reject" => false,
-        _ => return Err(Problem::invalid("action", "must be accept or reject")),
-    };
+    let me = p.require_agent()?;
+    let accept = crate::accepts(&req.action)?;
     let mut tx = store::begin(&s.db, Scope::agent(None)).await?;
     let r = sqlx::query("SELECT organization_id, client_id, specialist_agent_id, specialist_role, status, invited_at FROM specialist_invitations WHERE id = $1 FOR UPDATE")
         .bind(id)
@@ -316,11 +304,7 @@ pub async fn complete(
     Path(id): Path<Uuid>,
     Json(req): Json<Complete>,
 ) -> Result<Json<Invitation>, Problem> {
-    let me = p
-        .agent
-        .as_ref()
-        .map(|a| a.agent_id)
-        .ok_or_else(|| Problem::forbidden("for platform agents"))?;
+    let me = p.require_agent()?;
     if !req.outcome.is_object() || req.outcome.to_string().len() > 10_000 {
         return Err(Problem::invalid(
             "outcome",
