@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
+    response::{IntoResponse, Response},
 };
 use kit::{
     InternalCaller, Json, Problem,
@@ -387,8 +388,9 @@ pub struct UpdateAgent {
     pub is_active: Option<bool>,
 }
 
-/// Change an agent's roles, skills, capacity or permissions (platform admins). Permission
-/// changes apply on the next request through Kong (its cache lives seconds).
+/// Change an agent's roles, skills, capacity or permissions (platform admins). The cached
+/// permissions answer is dropped before and after the commit, so the lookup answers the change at
+/// once; Kong keeps its copy for its `cache_ttl` (seconds).
 #[utoipa::path(patch, path = "/api/v1/agents/{agent_id}", tag = "agents", security(("bearer" = [])),
     params(("agent_id" = Uuid, Path)), request_body = UpdateAgent,
     responses((status = 200, body = Agent), (status = 403, body = kit::ProblemBody), (status = 404, body = kit::ProblemBody)))]
@@ -425,6 +427,8 @@ pub async fn update_agent(
         .as_ref()
         .map(check_permissions)
         .transpose()?;
+    // Dropped first so that a Redis outage refuses the change instead of leaving a stale answer.
+    s.presence.forget_permissions(id).await?;
     let mut tx = store::begin(&s.db, Scope::agent(None)).await?;
     load(&mut tx, id).await?;
     let r = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -455,14 +459,21 @@ pub async fn update_agent(
     )
     .await?;
     tx.commit().await.map_err(Problem::from)?;
+    // A lookup between the first drop and the commit may have cached the old answer again.
+    if let Err(e) = s.presence.forget_permissions(id).await {
+        tracing::warn!(error = %e, agent = %id, "cached permissions not dropped; they expire within a minute");
+    }
     Ok(Json(agent(&r)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PermissionsLookup {
     pub agent_id: Uuid,
-    pub status: String,
+    /// The account: `active` or `inactive` (Kong refuses an inactive agent).
+    pub status: &'static str,
     pub is_active: bool,
+    /// Presence: `online`, `busy`, `away` or `offline`.
+    pub presence: String,
     pub primary_role: String,
     pub roles: Vec<String>,
     /// service → actions, e.g. `{"assisted_signup": ["create", "read"]}`.
@@ -479,7 +490,12 @@ pub async fn permissions(
     State(s): State<AppState>,
     _: InternalCaller,
     Path(id): Path<Uuid>,
-) -> Result<Json<PermissionsLookup>, Problem> {
+) -> Result<Response, Problem> {
+    // Served from Redis when cached: this lookup sits in front of every agent request at the
+    // edge. Any change to the agent drops the cached answer (see `update_agent`).
+    if let Some(cached) = s.presence.cached_permissions(id).await {
+        return Ok(json_response(cached));
+    }
     let mut tx = store::begin(&s.db, Scope::system()).await?;
     let r = sqlx::query("SELECT agent_id, status, is_active, primary_role, roles, permissions FROM agent_profiles WHERE agent_id = $1")
         .bind(id)
@@ -497,14 +513,26 @@ pub async fn permissions(
     } else {
         permissions
     };
-    Ok(Json(PermissionsLookup {
+    let body = serde_json::to_string(&PermissionsLookup {
         agent_id: r.get(0),
-        status: r.get(1),
+        status: if is_active { "active" } else { "inactive" },
         is_active,
+        presence: r.get(1),
         primary_role: r.get(3),
         roles,
         permissions,
-    }))
+    })
+    .map_err(Problem::internal)?;
+    s.presence.store_permissions(id, &body).await;
+    Ok(json_response(body))
+}
+
+fn json_response(body: String) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -560,11 +588,13 @@ pub async fn availability(
         .map(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339))
         .transpose()
         .map_err(|_| Problem::invalid("available_at", "must be an RFC 3339 time"))?;
+    let online = s.presence.online().await;
     let mut tx = store::begin(&s.db, Scope::agent(None)).await?;
     load(&mut tx, id).await?;
     let r = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE agent_profiles SET status = $2, status_message = $3, available_at = $4, updated_at = now() \
-         WHERE agent_id = $1 RETURNING {AGENT_COLUMNS}"
+        "UPDATE agent_profiles SET status = $2, status_message = $3, available_at = $4, updated_at = now(), \
+         presence_version = nextval('agent_presence_version') \
+         WHERE agent_id = $1 RETURNING {AGENT_COLUMNS}, presence_version"
     )))
     .bind(id)
     .bind(&req.status)
@@ -573,8 +603,11 @@ pub async fn availability(
     .fetch_one(&mut *tx)
     .await?;
     let auto_assign: bool = r.get(14);
+    let version: i64 = r.get(17);
+    let mut requeued = Vec::new();
     if req.status == "offline" && auto_assign {
-        let moved = crate::handoffs::redistribute(&mut tx, id).await?;
+        requeued = crate::handoffs::redistribute(&mut tx, id, online.as_deref()).await?;
+        let moved = requeued.len();
         if moved > 0 {
             activity::log(
                 &mut tx,
@@ -609,6 +642,15 @@ pub async fn availability(
     )
     .await?;
     tx.commit().await.map_err(Problem::from)?;
+    // Routing reads presence from Redis. The record is committed; should Redis be unreachable
+    // the reconciler carries the change over within its period.
+    if let Err(e) = s.presence.set_status(id, version, &req.status).await {
+        tracing::warn!(error = %e, agent = %id, "presence not written to redis");
+    }
+    if !requeued.is_empty() {
+        requeued.push(id);
+        s.presence.sync_queues(&s.db, &requeued).await;
+    }
     Ok(Json(agent(&r)))
 }
 
@@ -669,6 +711,7 @@ pub async fn available(
         "capacity" => "available_capacity DESC, utilization ASC",
         _ => return Err(Problem::invalid("sort", "must be utilization or capacity")),
     };
+    let online = s.presence.online().await;
     let mut tx = store::begin(&s.db, Scope::agent(None)).await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT * FROM (SELECT p.agent_id, p.full_name, p.primary_role, p.roles, p.skills, p.languages, p.status, \
@@ -676,7 +719,8 @@ pub async fn available(
            coalesce(a.n, 0)::float8 / p.max_capacity AS utilization \
          FROM agent_profiles p LEFT JOIN (SELECT agent_id, count(*) AS n FROM client_assignments WHERE status = 'active' GROUP BY agent_id) a \
            ON a.agent_id = p.agent_id \
-         WHERE p.is_active AND p.status = 'online' AND ($1::text IS NULL OR $1 = ANY(p.roles)) \
+         WHERE p.is_active AND ($1::text IS NULL OR $1 = ANY(p.roles)) \
+           AND CASE WHEN $5::uuid[] IS NULL THEN p.status = 'online' ELSE p.agent_id = ANY($5) END \
            AND p.skills @> $2 AND ($3::text IS NULL OR $3 = ANY(p.languages))) x \
          WHERE available_capacity >= greatest(coalesce($4, 1), 1) ORDER BY {order} LIMIT 200"
     )))
@@ -684,6 +728,7 @@ pub async fn available(
     .bind(&skills)
     .bind(&q.language)
     .bind(q.min_capacity)
+    .bind(&online)
     .fetch_all(&mut *tx)
     .await?;
     Ok(Json(
@@ -725,6 +770,8 @@ pub struct Workload {
     pub available_capacity: i64,
     pub utilization: f64,
     pub assignments: Vec<WorkloadAssignment>,
+    /// Handoffs waiting for this agent's decision, oldest first.
+    pub queued_handoffs: Vec<Uuid>,
 }
 
 /// An agent's active clients and capacity (the agent, or a platform admin).
@@ -757,6 +804,17 @@ pub async fn workload(
             created_at: rfc3339(r.get(6)),
         })
         .collect();
+    let queued_handoffs = match s.presence.queue(id).await {
+        Some(q) => q,
+        None => {
+            sqlx::query_scalar(
+                "SELECT id FROM handoffs WHERE to_agent_id = $1 AND status = 'pending' ORDER BY initiated_at, id",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?
+        }
+    };
     let n = assignments.len();
     Ok(Json(Workload {
         agent_id: id,
@@ -766,6 +824,7 @@ pub async fn workload(
         available_capacity: i64::from(a.max_capacity) - n as i64,
         utilization: n as f64 / f64::from(a.max_capacity),
         assignments,
+        queued_handoffs,
     }))
 }
 

@@ -45,6 +45,8 @@ pub struct Request<'a> {
     pub language: Option<&'a str>,
     pub kind: &'a str,
     pub source_event: Option<Uuid>,
+    /// The online agents from Redis presence; `None` reads presence from the record.
+    pub online: Option<&'a [Uuid]>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -189,7 +191,8 @@ pub(crate) async fn auto(
          LEFT JOIN (SELECT agent_id, count(*) FILTER (WHERE status = 'active') AS n, \
                     count(*) FILTER (WHERE created_at > now() - interval '1 day') AS recent \
                     FROM client_assignments GROUP BY agent_id) a ON a.agent_id = p.agent_id \
-         WHERE p.is_active AND p.auto_assign AND p.status = 'online' AND $1 = ANY(p.roles) AND p.skills @> $2 \
+         WHERE p.is_active AND p.auto_assign AND $1 = ANY(p.roles) AND p.skills @> $2 \
+           AND CASE WHEN $5::uuid[] IS NULL THEN p.status = 'online' ELSE p.agent_id = ANY($5) END \
            AND ($3::text IS NULL OR $3 = ANY(p.languages)) AND coalesce(a.n, 0) < p.max_capacity \
            AND NOT (p.agent_id = ANY($4)) \
          ORDER BY coalesce(a.n, 0)::float8 / p.max_capacity, coalesce(a.recent, 0), p.agent_id LIMIT 20",
@@ -198,6 +201,7 @@ pub(crate) async fn auto(
     .bind(r.skills)
     .bind(r.language)
     .bind(except)
+    .bind(r.online)
     .fetch_all(&mut **tx)
     .await?;
     for c in candidates {
@@ -264,6 +268,7 @@ pub async fn create_assignment(
         .iter()
         .map(|x| x.trim().to_ascii_lowercase())
         .collect();
+    let online = s.presence.online().await;
     let r = Request {
         organization_id: req.organization_id,
         client_id: req.client_id,
@@ -272,6 +277,7 @@ pub async fn create_assignment(
         language: req.language.as_deref(),
         kind,
         source_event: None,
+        online: online.as_deref(),
     };
     let mut tx = store::begin(&s.db, Scope::agent(Some(req.organization_id))).await?;
     let done = match req.agent_id.filter(|_| kind == "manual") {
@@ -300,7 +306,7 @@ pub async fn create_assignment(
 /// `assisted_account_created` → the client goes to the agent who created the account, or, if
 /// it cannot take it, to the best available sales agent. The consumer runner makes this
 /// exactly-once per event.
-pub struct AssistedAccounts;
+pub struct AssistedAccounts(pub crate::presence::Presence);
 
 #[async_trait::async_trait]
 impl Handler for AssistedAccounts {
@@ -314,6 +320,7 @@ impl Handler for AssistedAccounts {
         let creator = e.created_by_agent_id.parse::<Uuid>().ok();
         // Agents' profiles are staff data: the service's own scope for the whole effect.
         store::set_scope(tx, Scope::system()).await?;
+        let online = self.0.online().await;
         let r = Request {
             organization_id: org,
             client_id: client,
@@ -322,6 +329,7 @@ impl Handler for AssistedAccounts {
             language: None,
             kind: "auto",
             source_event: event.event_id.parse().ok(),
+            online: online.as_deref(),
         };
         let mut done = match creator {
             Some(a) => try_agent(tx, a, &r, false)

@@ -80,6 +80,7 @@ impl HumanAgent for Api {
         let manual = (!r.agent_id.is_empty())
             .then(|| id("agent_id", &r.agent_id))
             .transpose()?;
+        let online = self.0.presence.online().await;
         let request = assign::Request {
             organization_id: org,
             client_id: client,
@@ -88,6 +89,7 @@ impl HumanAgent for Api {
             language: (!r.language.is_empty()).then_some(r.language.as_str()),
             kind: if manual.is_some() { "manual" } else { "auto" },
             source_event: None,
+            online: online.as_deref(),
         };
         let mut tx = store::begin(&self.0.db, Scope::system())
             .await

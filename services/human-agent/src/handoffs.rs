@@ -112,6 +112,7 @@ async fn receiver(
     role: &str,
     wanted: Option<Uuid>,
     exclude: &[Uuid],
+    online: Option<&[Uuid]>,
 ) -> Result<Option<Uuid>, Problem> {
     if let Some(w) = wanted {
         let ok: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM agent_profiles WHERE agent_id = $1 AND is_active AND $2 = ANY(roles))")
@@ -124,12 +125,14 @@ async fn receiver(
     let candidates: Vec<Uuid> = sqlx::query_scalar(
         "SELECT p.agent_id FROM agent_profiles p LEFT JOIN (SELECT agent_id, count(*) AS n FROM client_assignments \
          WHERE status = 'active' GROUP BY agent_id) a ON a.agent_id = p.agent_id \
-         WHERE p.is_active AND p.auto_assign AND p.status = 'online' AND $1 = ANY(p.roles) \
+         WHERE p.is_active AND p.auto_assign AND $1 = ANY(p.roles) \
+           AND CASE WHEN $3::uuid[] IS NULL THEN p.status = 'online' ELSE p.agent_id = ANY($3) END \
            AND coalesce(a.n, 0) < p.max_capacity AND NOT (p.agent_id = ANY($2)) \
          ORDER BY coalesce(a.n, 0)::float8 / p.max_capacity, p.agent_id LIMIT 1",
     )
     .bind(role)
     .bind(exclude)
+    .bind(online)
     .fetch_all(&mut **tx)
     .await?;
     Ok(candidates.into_iter().next())
@@ -266,6 +269,7 @@ pub async fn initiate(
         "completed_items": req.context.completed_items,
         "important_notes": req.context.important_notes,
     });
+    let online = s.presence.online().await;
     let mut tx = store::begin(&s.db, Scope::agent(Some(req.organization_id))).await?;
     let holds: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM client_assignments WHERE client_id = $1 AND organization_id = $2 AND agent_id = $3 \
@@ -289,7 +293,7 @@ pub async fn initiate(
         } else {
             None
         };
-        let to = receiver(&mut tx, role, wanted, &[me])
+        let to = receiver(&mut tx, role, wanted, &[me], online.as_deref())
             .await?
             .ok_or_else(|| Problem::conflict(format!("no {role} can take the client now")))?;
         let (id, at) = insert(
@@ -311,6 +315,8 @@ pub async fn initiate(
     let (id, to, role, at) = created[0].clone();
     let to_name = name_of(&mut tx, to).await?;
     tx.commit().await.map_err(Problem::from)?;
+    let receivers: Vec<Uuid> = created.iter().map(|c| c.1).collect();
+    s.presence.sync_queues(&s.db, &receivers).await;
     Ok((
         StatusCode::CREATED,
         Json(HandoffCreated {
@@ -395,6 +401,7 @@ pub async fn decide(
             "is required to reject",
         ));
     }
+    let online = s.presence.online().await;
     let mut tx = store::begin(&s.db, Scope::agent(None)).await?;
     let h = sqlx::query(
         "SELECT organization_id, client_id, from_agent_id, from_role, to_agent_id, to_role, handoff_type, handoff_reason, urgency, context, status \
@@ -463,6 +470,7 @@ pub async fn decide(
             language: None,
             kind: "handoff",
             source_event: None,
+            online: None, // a named agent: presence is not a condition
         };
         let a = assign::try_agent(&mut tx, to, &r, false)
             .await?
@@ -493,11 +501,18 @@ pub async fn decide(
     } else {
         let (kind, why, urgency, context): (String, Option<String>, String, Value) =
             (h.get(6), h.get(7), h.get(8), h.get(9));
-        let next = receiver(&mut tx, &to_role, req.suggested_agent_id, &[from, to]).await?;
+        let next = receiver(
+            &mut tx,
+            &to_role,
+            req.suggested_agent_id,
+            &[from, to],
+            online.as_deref(),
+        )
+        .await?;
         let next = match next {
             Some(n) => Some(n),
             None if req.suggested_agent_id.is_some() => {
-                receiver(&mut tx, &to_role, None, &[from, to]).await?
+                receiver(&mut tx, &to_role, None, &[from, to], online.as_deref()).await?
             }
             None => None,
         };
@@ -550,6 +565,9 @@ pub async fn decide(
         .await?;
     }
     tx.commit().await.map_err(Problem::from)?;
+    let mut touched = vec![to];
+    touched.extend(out.next_available_agent.as_ref().map(|a| a.agent_id));
+    s.presence.sync_queues(&s.db, &touched).await;
     Ok(Json(out))
 }
 
@@ -665,8 +683,12 @@ pub async fn timeline(
 }
 
 /// Handoffs still waiting for `agent` go to the next available agent (the agent went offline
-/// with auto-assign on). Returns how many were moved.
-pub async fn redistribute(tx: &mut Tx, agent: Uuid) -> Result<usize, Problem> {
+/// with auto-assign on). Returns the agents they went to.
+pub async fn redistribute(
+    tx: &mut Tx,
+    agent: Uuid,
+    online: Option<&[Uuid]>,
+) -> Result<Vec<Uuid>, Problem> {
     let pending = sqlx::query(
         "UPDATE handoffs SET status = 'rejected', decided_at = now(), decision_notes = 'agent went offline' \
          WHERE to_agent_id = $1 AND status = 'pending' \
@@ -675,13 +697,13 @@ pub async fn redistribute(tx: &mut Tx, agent: Uuid) -> Result<usize, Problem> {
     .bind(agent)
     .fetch_all(&mut **tx)
     .await?;
-    let mut moved = 0;
+    let mut moved = Vec::new();
     for h in &pending {
         let (id, org, client, from, from_role, to_role): (Uuid, Uuid, Uuid, Uuid, String, String) =
             (h.get(0), h.get(1), h.get(2), h.get(3), h.get(4), h.get(5));
         let (kind, why, urgency, context): (String, Option<String>, String, Value) =
             (h.get(6), h.get(7), h.get(8), h.get(9));
-        let next = receiver(tx, &to_role, None, &[from, agent]).await?;
+        let next = receiver(tx, &to_role, None, &[from, agent], online).await?;
         if let Some(n) = next {
             insert(
                 tx,
@@ -696,7 +718,7 @@ pub async fn redistribute(tx: &mut Tx, agent: Uuid) -> Result<usize, Problem> {
                 Some(id),
             )
             .await?;
-            moved += 1;
+            moved.push(n);
         }
         outbox::publish(
             tx,

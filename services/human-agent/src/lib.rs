@@ -6,8 +6,8 @@
 //! Handoffs (warm, standard, dual; accept moves the assignment, reject proposes the next agent;
 //! an agent going offline passes its waiting ones on), the client timeline, and specialist invitations (accept, complete with an outcome; 20 a day
 //! per agent, 5 active per client); gRPC for peers (agent, permissions, assign); the AI
-//! supervision feed from monitoring and conversation events. Not yet: Redis-held presence and
-//! queues (see the README's status table).
+//! supervision feed from monitoring and conversation events. Presence and handoff queues are
+//! served from Redis, PostgreSQL being the record (see `presence`).
 use std::sync::Arc;
 
 use kit::{
@@ -26,6 +26,7 @@ mod agents;
 mod assign;
 mod grpc;
 mod handoffs;
+mod presence;
 mod specialists;
 mod supervision;
 
@@ -48,6 +49,8 @@ pub(crate) struct AppState {
     /// org-auth's gRPC API (agent logins), with the internal credential.
     pub org_auth: OrgAuthClient<Channel>,
     pub internal_token: Option<Arc<String>>,
+    /// Presence, handoff queues and cached permissions in Redis.
+    pub presence: presence::Presence,
 }
 
 pub(crate) use kit::{now_rfc3339, rfc3339};
@@ -77,6 +80,12 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             limiter: ctx.limiter.clone(),
             org_auth: OrgAuthClient::new(channel),
             internal_token: ctx.config.internal_token.clone().map(Arc::new),
+            presence: presence::Presence::new(
+                ctx.redis.clone(),
+                ctx.config
+                    .get("FLEET_RATE_LIMIT_NAMESPACE")
+                    .unwrap_or_default(),
+            ),
         };
         let router = OpenApiRouter::new()
             .routes(routes!(agents::register))
@@ -105,13 +114,25 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
         parts.consumers.push(ConsumerSpec::new(
             "human-agent.assisted-accounts",
             &["auth_events"],
-            assign::AssistedAccounts,
+            assign::AssistedAccounts(state.presence.clone()),
         ));
         parts.consumers.push(ConsumerSpec::new(
             "human-agent.supervision",
             &["monitoring_events", "conversation_events"],
             supervision::Feed,
         ));
+        let (presence, db) = (state.presence.clone(), state.db.clone());
+        parts.jobs.push(kit::Job::new("presence-reconciler", move |stop| async move {
+            loop {
+                if let Err(e) = presence.reconcile(&db).await {
+                    tracing::warn!(error = %e, "presence not reconciled; routing reads the record");
+                }
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(presence::RECONCILE_EVERY) => {}
+                }
+            }
+        }));
         Ok(parts)
     })
 }

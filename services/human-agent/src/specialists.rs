@@ -249,6 +249,7 @@ pub async fn respond(
             language: None,
             kind: "specialist",
             source_event: None,
+            online: None, // a named agent: presence is not a condition
         };
         let a = assign::try_agent(&mut tx, me, &req, false)
             .await?

@@ -200,6 +200,10 @@ async fn the_permissions_lookup_is_internal_and_current() -> anyhow::Result<()> 
         body["permissions"]["assisted_signup"],
         json!(["create", "read", "update"])
     );
+    assert_eq!(body["status"], "active", "the account, which Kong checks");
+    assert_eq!(body["presence"], "offline");
+    let (_, again) = p.call(Method::GET, &path, Some(CRED), None).await?;
+    assert_eq!(again, body, "the cached answer is the same answer");
     let (st, _) = p
         .call(
             Method::GET,
@@ -238,6 +242,7 @@ async fn the_permissions_lookup_is_internal_and_current() -> anyhow::Result<()> 
         json!({}),
         "a deactivated agent holds nothing"
     );
+    assert_eq!(body["status"], "inactive");
     Ok(())
 }
 
@@ -901,6 +906,28 @@ async fn an_agent_going_offline_passes_its_waiting_handoffs_on() -> anyhow::Resu
         .call(Method::POST, "/api/v1/agents/handoffs", Some(&on_t), Some(json!({"client_id": client, "organization_id": org, "from_role": "onboarding_specialist", "to_role": "support_specialist", "handoff_type": "standard", "context": {}, "target_agent_id": c})))
         .await?;
     assert_eq!(st, StatusCode::CREATED, "{h}");
+    let first: Uuid = h["handoff_id"].as_str().unwrap_or_default().parse()?;
+    let queue = |agent: Uuid, token: String| {
+        let p = &p;
+        async move {
+            let (st, w) = p
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/agents/{agent}/workload"),
+                    Some(&token),
+                    None,
+                )
+                .await?;
+            assert_eq!(st, StatusCode::OK, "{w}");
+            anyhow::Ok(w["queued_handoffs"].clone())
+        }
+    };
+    assert_eq!(
+        queue(c, c_t.clone()).await?,
+        json!([first]),
+        "waiting for c"
+    );
+    assert_eq!(queue(d, d_t.clone()).await?, json!([]));
     let (st, _) = p
         .call(
             Method::PATCH,
@@ -910,7 +937,6 @@ async fn an_agent_going_offline_passes_its_waiting_handoffs_on() -> anyhow::Resu
         )
         .await?;
     assert_eq!(st, StatusCode::OK);
-    let first: Uuid = h["handoff_id"].as_str().unwrap_or_default().parse()?;
     let mut tx = kit::store::begin(&p.agents.db.app, kit::store::Scope::system()).await?;
     let old: String = sqlx::query_scalar("SELECT status FROM handoffs WHERE id = $1")
         .bind(first)
@@ -927,6 +953,141 @@ async fn an_agent_going_offline_passes_its_waiting_handoffs_on() -> anyhow::Resu
         vec![(d, "pending".to_string())],
         "proposed to the other support specialist"
     );
+    let moved: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM handoffs WHERE previous_handoff_id = $1")
+            .bind(first)
+            .fetch_all(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    assert_eq!(
+        queue(c, c_t).await?,
+        json!([]),
+        "nothing waits for c any more"
+    );
+    assert_eq!(
+        queue(d, d_t).await?,
+        json!(moved),
+        "d's queue holds the moved handoff"
+    );
+    Ok(())
+}
+
+/// Routing reads presence from Redis (a contradicting Redis state wins until the record is
+/// reconciled), and falls back to PostgreSQL when Redis has lost its state.
+#[tokio::test]
+async fn presence_is_served_from_redis_and_the_record_backs_it() -> anyhow::Result<()> {
+    use kit::cache::redis;
+    let p = pair().await?;
+    let skill = format!("skill{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let (a, a_t) = p.agent(&["support_specialist"], 3, &[&skill]).await?;
+    let listed = || async {
+        let (st, b) = p
+            .call(
+                Method::GET,
+                &format!("/api/v1/agents/available?role=support_specialist&skills={skill}"),
+                Some(&p.admin),
+                None,
+            )
+            .await?;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        anyhow::Ok(
+            b.as_array()
+                .map(|v| v.iter().any(|x| x["agent_id"] == json!(a)))
+                .unwrap_or(false),
+        )
+    };
+    assert!(!listed().await?, "registered agents start offline");
+    p.online(a, &a_t).await?;
+    assert!(
+        listed().await?,
+        "online is visible as soon as the change is answered"
+    );
+
+    let ns = p
+        .agents
+        .shared
+        .config
+        .get("FLEET_RATE_LIMIT_NAMESPACE")
+        .unwrap_or_default()
+        .to_string();
+    let key = |k: &str| format!("{ns}human-agent:{k}");
+    let mut conn = p.agents.shared.redis.get().await?;
+    let members: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(key("presence:online"))
+        .query_async(&mut conn)
+        .await?;
+    assert!(
+        members.contains(&a.to_string()),
+        "the online set holds the agent"
+    );
+
+    // Redis is what routing reads: with the agent removed there, it is not offered ...
+    let _: i64 = redis::cmd("SREM")
+        .arg(key("presence:online"))
+        .arg(a.to_string())
+        .query_async(&mut conn)
+        .await?;
+    assert!(!listed().await?);
+    let (org, client) = (Uuid::new_v4(), Uuid::new_v4());
+    let auto = json!({"client_id": client, "organization_id": org, "role_type": "support_specialist", "required_skills": [skill]});
+    let (st, _) = p
+        .call(
+            Method::POST,
+            "/api/v1/agents/assignments",
+            Some(&p.admin),
+            Some(auto.clone()),
+        )
+        .await?;
+    assert_eq!(
+        st,
+        StatusCode::CONFLICT,
+        "auto-assignment reads the same presence"
+    );
+    // ... and without its state (a flushed Redis) the record answers.
+    let _: i64 = redis::cmd("DEL")
+        .arg(key("presence:warm"))
+        .query_async(&mut conn)
+        .await?;
+    assert!(listed().await?);
+    let (st, b) = p
+        .call(
+            Method::POST,
+            "/api/v1/agents/assignments",
+            Some(&p.admin),
+            Some(auto),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(b["agent_id"], json!(a));
+
+    // An older write reaching Redis late never overrides a newer one.
+    p.online(a, &a_t).await?; // version n
+    let held: i64 = redis::cmd("HGET")
+        .arg(key("presence:version"))
+        .arg(a.to_string())
+        .query_async(&mut conn)
+        .await?;
+    let (st, _) = p
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/agents/{a}/availability"),
+            Some(&a_t),
+            Some(json!({"status": "away"})),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK);
+    let status: String = redis::cmd("HGET")
+        .arg(key("presence:status"))
+        .arg(a.to_string())
+        .query_async(&mut conn)
+        .await?;
+    assert_eq!(status, "away");
+    let newer: i64 = redis::cmd("HGET")
+        .arg(key("presence:version"))
+        .arg(a.to_string())
+        .query_async(&mut conn)
+        .await?;
+    assert!(newer > held);
     Ok(())
 }
 
