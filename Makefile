@@ -7,10 +7,11 @@ FLEET := $(CARGO_TARGET_DIR)/debug/fleet
 FLEET_RELEASE := $(CARGO_TARGET_DIR)/release/fleet
 NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help deps build run migrate test test-rust chart kong lint fmt bench images clean-test-dbs
+.PHONY: help deps build run demo migrate test test-rust chart kong lint fmt bench images clean-test-dbs
 
 help:
-	@echo "make run     start the datastores and the whole fleet (FLEET_ENV=development)"
+	@echo "make run     start the datastores, the whole fleet and the gateway on :8000 (FLEET_ENV=development)"
+	@echo "make demo    walk through the platform's journeys against 'make run', step by step"
 	@echo "make test    every test against the real datastores, the chart and the Kong config"
 	@echo "make lint    rustfmt check and clippy with warnings denied"
 	@echo "make bench   benchmarks (release build); prints figures"
@@ -21,14 +22,17 @@ deps:
 	@scripts/deps.sh
 
 build:
-	cargo build -p fleet
+	cargo build -p fleet -p e2e
 
 migrate: deps build
 	FLEET_ENV=development $(FLEET) migrate --target all
 
 run: migrate
-	@echo "Starting the fleet (Ctrl-C stops it). Mail goes to var/mailbox/."
-	FLEET_ENV=development $(FLEET) serve --target all
+	@echo "Starting the fleet and the gateway (Ctrl-C stops them). Mail goes to var/mailbox/."
+	@FLEET=$(FLEET) scripts/run.sh
+
+demo: build
+	@scripts/demo.sh
 
 test: deps test-rust chart kong
 

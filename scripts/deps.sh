@@ -23,6 +23,9 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+# make run and make demo wait for the platform with curl
+command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
+
 # --- PostgreSQL -------------------------------------------------------------------------------
 if ! command -v pg_ctlcluster >/dev/null 2>&1; then
   apt_install postgresql postgresql-client

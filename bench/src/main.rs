@@ -17,6 +17,7 @@ use kit::auth::{Claims, JwksSource, Signer, SigningKey, Verifier, VerifierConfig
 use uuid::Uuid;
 
 mod agents;
+mod gateway;
 mod identity;
 mod outbox;
 
@@ -98,6 +99,9 @@ fn main() -> anyhow::Result<()> {
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
+    if run("gateway") {
+        gateway::run(&fleet)?;
+    }
     if run("outbox") {
         rt.block_on(outbox::run())?;
     }
@@ -111,7 +115,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Guard(Child);
+pub(crate) struct Guard(pub Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -184,7 +188,7 @@ fn jwt() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start_fleet(
+pub(crate) fn start_fleet(
     fleet: &str,
     key_file: &std::path::Path,
     offset: u16,
@@ -250,7 +254,7 @@ mod probe {
     }
 }
 
-fn rss_mb(pid: u32) -> anyhow::Result<f64> {
+pub(crate) fn rss_mb(pid: u32) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: f64 = status
         .lines()
@@ -263,11 +267,19 @@ fn rss_mb(pid: u32) -> anyhow::Result<f64> {
 
 /// Runs wrk and prints req/s, p50 and p99.
 pub(crate) fn wrk(label: &str, url: &str, token: Option<&str>) -> anyhow::Result<()> {
+    let header = token.map(|t| format!("Authorization: Bearer {t}"));
+    let args: Vec<&str> = match &header {
+        Some(h) => vec!["-H", h],
+        None => vec![],
+    };
+    wrk_args(label, url, &args).map(|_| ())
+}
+
+/// Runs wrk with extra arguments; prints req/s, p50 and p99 and returns (p50, p99) in ms.
+pub(crate) fn wrk_args(label: &str, url: &str, extra: &[&str]) -> anyhow::Result<(f64, f64)> {
     let mut cmd = Command::new("wrk");
     cmd.args(["-t2", "-c64", "-d10s", "--latency"]);
-    if let Some(t) = token {
-        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
-    }
+    cmd.args(extra);
     let out = cmd
         .arg(url)
         .output()
@@ -291,6 +303,7 @@ pub(crate) fn wrk(label: &str, url: &str, token: Option<&str>) -> anyhow::Result
         }
     };
     let non2xx = field("Non-2xx or 3xx responses:");
+    let (p50, p99) = (ms(field("50%")), ms(field("99%")));
     println!(
         "{label:<34} {:>10} {:>9.2} {:>9.2}{}",
         field("Requests/sec:"),
@@ -302,7 +315,7 @@ pub(crate) fn wrk(label: &str, url: &str, token: Option<&str>) -> anyhow::Result
             format!("  ({non2xx} non-2xx!)")
         }
     );
-    Ok(())
+    Ok((p50, p99))
 }
 
 /// A GET that verifies the token and reads one row under RLS (the sample service of the test

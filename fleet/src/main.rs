@@ -39,6 +39,28 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "all")]
         target: Vec<String>,
     },
+    /// Development stand-in for Kong: serves deploy/kong/kong.yaml in front of a local fleet
+    /// (routing, jwt, agent-permissions, rate-limiting, correlation-id, request-size-limiting,
+    /// cors, prometheus, request-termination). Production runs Kong with the same file.
+    Gateway {
+        /// The Kong declarative configuration.
+        #[arg(
+            long,
+            env = "FLEET_GATEWAY_CONFIG",
+            default_value = "deploy/kong/kong.yaml"
+        )]
+        config: std::path::PathBuf,
+        /// Proxy listener (Kong's 8000); FLEET_PORT_OFFSET is added to the port.
+        #[arg(long, env = "FLEET_GATEWAY_LISTEN", default_value = "127.0.0.1:8000")]
+        listen: std::net::SocketAddr,
+        /// Status listener with /metrics (Kong's status API); FLEET_PORT_OFFSET is added.
+        #[arg(
+            long,
+            env = "FLEET_GATEWAY_STATUS_LISTEN",
+            default_value = "127.0.0.1:8001"
+        )]
+        status_listen: std::net::SocketAddr,
+    },
     /// Operator tasks.
     Admin {
         #[command(subcommand)]
@@ -162,6 +184,10 @@ async fn main() -> anyhow::Result<()> {
             let cfg = FleetConfig::from_env()?;
             let (user, agent) =
                 org_auth::admin::create_platform_admin(&cfg, &email, &name, password).await?;
+            // The login lives in org-auth, the agent profile (which the edge's permissions
+            // lookup reads) in human-agent: the operator tool writes each through its service.
+            human_agent::admin::create_platform_admin_profile(&cfg, user, agent, &email, &name)
+                .await?;
             println!("platform admin {email}: user_id {user}, agent_id {agent}");
             Ok(())
         }
@@ -192,6 +218,84 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
+        }
+        Command::Gateway {
+            config,
+            listen,
+            status_listen,
+        } => {
+            let cfg = FleetConfig::from_env()?;
+            kit::telemetry::init(&cfg)?;
+            anyhow::ensure!(
+                cfg.is_dev(),
+                "fleet gateway is a development stand-in; production runs Kong with deploy/kong/kong.yaml"
+            );
+            let kong_yaml = std::fs::read_to_string(&config)
+                .with_context(|| format!("reading {}", config.display()))?;
+            let offset = |a: std::net::SocketAddr| {
+                std::net::SocketAddr::new(a.ip(), a.port() + cfg.port_offset)
+            };
+            // Kong reaches `http://<service>:8080`; here each service listens on its own port.
+            let upstreams = targets::ALL
+                .iter()
+                .map(|d| {
+                    (
+                        d.name.to_string(),
+                        std::net::SocketAddr::from((
+                            [127, 0, 0, 1],
+                            cfg.http_port.unwrap_or(d.http_port) + cfg.port_offset,
+                        )),
+                    )
+                })
+                .collect();
+            let jwks_url = cfg.jwt.jwks_url.clone().unwrap_or_else(|| {
+                format!(
+                    "http://127.0.0.1:{}/.well-known/jwks.json",
+                    8100 + cfg.port_offset
+                )
+            });
+            let jwks = kit::auth::Verifier::new(kit::auth::VerifierConfig {
+                issuer: cfg.jwt.issuer.clone(),
+                audience: cfg.jwt.audience.clone(),
+                leeway: cfg.jwt.leeway,
+                source: kit::auth::JwksSource::Remote {
+                    url: jwks_url,
+                    min_refresh: std::time::Duration::from_secs(2),
+                },
+            })?;
+            let mut vault = std::collections::HashMap::new();
+            if let Some(t) = &cfg.internal_token {
+                vault.insert("fleet-internal-token".to_string(), t.clone());
+            }
+            let gw = gateway::Gateway::new(gateway::Options {
+                kong_yaml,
+                upstreams,
+                redis: kit::cache::connect(&cfg.redis_url, 16)?,
+                namespace: cfg
+                    .get("FLEET_RATE_LIMIT_NAMESPACE")
+                    .unwrap_or_default()
+                    .to_string(),
+                jwks: Some(jwks),
+                vault,
+            })
+            .with_context(|| format!("{}", config.display()))?;
+            let (listen, status_listen) = (offset(listen), offset(status_listen));
+            let proxy = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
+            let status = tokio::net::TcpListener::bind(status_listen)
+                .await
+                .with_context(|| format!("binding {status_listen}"))?;
+            println!("gateway http://{listen}  status http://{status_listen}/metrics");
+            let stop = kit::events::CancellationToken::new();
+            let s = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                s.cancel();
+            });
+            std::sync::Arc::new(gw)
+                .serve(proxy, Some(status), stop)
+                .await
         }
         Command::Migrate { target } => {
             let defs = resolve(&target)?;

@@ -69,6 +69,22 @@ pub struct VerifierConfig {
 pub struct VerifyKey(ParsedPublicKey);
 
 impl VerifyKey {
+    /// An RSA public key from PEM: `PUBLIC KEY` (SubjectPublicKeyInfo, what Kong's jwt
+    /// credentials hold) or `RSA PUBLIC KEY` (PKCS#1).
+    pub fn from_public_pem(pem: &str) -> Result<Self, AuthError> {
+        let body: String = pem
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|e| AuthError::Key(format!("PEM: {e}")))?;
+        let parsed = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &der)
+            .map_err(|e| AuthError::Key(format!("RSA public key: {e}")))?;
+        Ok(VerifyKey(parsed))
+    }
+
     /// The bare RS256 signature check (PKCS#1 v1.5, SHA-256) of `message` against `signature`.
     pub fn verify_rs256(&self, message: &[u8], signature: &[u8]) -> bool {
         self.0.verify_sig(message, signature).is_ok()

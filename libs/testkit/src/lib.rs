@@ -358,9 +358,17 @@ pub async fn spawn_with(
     def: &'static ServiceDef,
     extra: &[(&str, &str)],
 ) -> anyhow::Result<Spawned> {
+    spawn_with_tokens(def, extra, Tokens::new()?).await
+}
+
+/// [`spawn_with`] sharing `tokens` (several services trusting one issuer, as behind the edge).
+pub async fn spawn_with_tokens(
+    def: &'static ServiceDef,
+    extra: &[(&str, &str)],
+    tokens: Tokens,
+) -> anyhow::Result<Spawned> {
     init_tracing();
     let db = TestDb::new(def.migrations).await?;
-    let tokens = Tokens::new()?;
     let config = kit::FleetConfig::from_map(test_env(extra))?;
     let mailbox = config.mailbox_dir.clone();
     let topics: Vec<String> = def

@@ -22,6 +22,7 @@ use kit::{
 };
 
 mod activity;
+pub mod admin;
 mod agents;
 mod assign;
 mod grpc;

@@ -1,0 +1,260 @@
+//! The `agent-permissions` plugin, as deploy/kong/plugins/agent-permissions/handler.lua does
+//! it: strip client-sent `X-Agent-*` and the subject header; set the rate-limit subject; for
+//! agents look the permissions up at human-agent (cached `cache_ttl` seconds, failures not
+//! cached) and refuse what the route's `required_permission` does not allow.
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::config::AgentPermConf;
+
+/// What the lookup answered, as cached.
+#[derive(Clone)]
+enum Lookup {
+    Found {
+        permissions: Value,
+        roles: Vec<String>,
+        status: Option<String>,
+    },
+    Unknown,
+}
+
+pub struct Checker {
+    http: reqwest::Client,
+    cache: Mutex<HashMap<String, (Lookup, Instant)>>,
+}
+
+/// The plugin's decision.
+pub enum Decision {
+    /// Proceed; headers to set on the upstream request.
+    Proceed(Vec<(String, String)>),
+    Deny(u16, &'static str, String),
+}
+
+/// The rate-limiting subject of verified claims: the tenant for clients, the agent for agents,
+/// the user otherwise.
+pub fn subject_for(claims: &Value) -> Option<String> {
+    let s = |k: &str| {
+        claims
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let agent = claims.get("user_type").and_then(Value::as_str) == Some("agent");
+    if !agent && let Some(o) = s("organization_id") {
+        return Some(format!("org:{o}"));
+    }
+    if agent && let Some(a) = s("agent_id") {
+        return Some(format!("agent:{a}"));
+    }
+    s("user_id").map(|u| format!("user:{u}"))
+}
+
+/// Header names removed before proxying: every `X-Agent-*` and the subject header.
+pub fn strip(headers: &mut HeaderMap, subject_header: Option<&str>) {
+    let names: Vec<_> = headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("x-agent-"))
+        .cloned()
+        .collect();
+    for n in names {
+        headers.remove(n);
+    }
+    if let Some(h) = subject_header {
+        headers.remove(h);
+    }
+}
+
+fn valid_agent_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl Checker {
+    pub fn new() -> Checker {
+        Checker {
+            http: reqwest::Client::new(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn fetch(&self, url: &str, conf: &AgentPermConf, token: &str) -> Result<Lookup, String> {
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .header("X-Internal-Service", "kong")
+            .header("Accept", "application/json")
+            .timeout(Duration::from_millis(conf.timeout_ms))
+            .send()
+            .await
+            .map_err(|e| format!("permissions lookup failed: {e}"))?;
+        match res.status().as_u16() {
+            404 => Ok(Lookup::Unknown),
+            200 => {
+                let doc: Value = res
+                    .json()
+                    .await
+                    .map_err(|e| format!("permissions lookup body: {e}"))?;
+                let permissions = doc.get("permissions").filter(|p| p.is_object()).cloned();
+                let permissions =
+                    permissions.ok_or("permissions lookup answer has no 'permissions' object")?;
+                let mut roles: Vec<String> = doc
+                    .get("all_roles")
+                    .or_else(|| doc.get("roles"))
+                    .and_then(Value::as_array)
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(p) = doc.get("primary_role").and_then(Value::as_str) {
+                    roles.push(p.to_string());
+                }
+                Ok(Lookup::Found {
+                    permissions,
+                    roles,
+                    status: doc.get("status").and_then(Value::as_str).map(String::from),
+                })
+            }
+            s => Err(format!("permissions lookup answered HTTP {s}")),
+        }
+    }
+
+    /// `claims` are those of a token the jwt plugin verified, if any. `url` is the lookup URL
+    /// template with its host mapped to the local service; `token` the service credential.
+    pub async fn decide(
+        &self,
+        conf: &AgentPermConf,
+        claims: Option<&Value>,
+        url: &str,
+        token: &str,
+    ) -> Decision {
+        let required = conf
+            .required_permission
+            .as_deref()
+            .and_then(|p| p.split_once('.'));
+        let Some(claims) = claims else {
+            if required.is_some() {
+                return Decision::Deny(
+                    401,
+                    "Unauthorized",
+                    "This endpoint needs an authenticated agent.".into(),
+                );
+            }
+            return Decision::Proceed(Vec::new());
+        };
+        let mut set = Vec::new();
+        if let (Some(h), Some(subject)) = (&conf.subject_header, subject_for(claims)) {
+            set.push((h.to_ascii_lowercase(), subject));
+        }
+        if claims.get("user_type").and_then(Value::as_str) != Some("agent") {
+            if required.is_some() {
+                return Decision::Deny(
+                    403,
+                    "Forbidden",
+                    "This endpoint is for platform agents only.".into(),
+                );
+            }
+            return Decision::Proceed(set);
+        }
+        let agent_id = claims
+            .get("agent_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !valid_agent_id(agent_id) {
+            return Decision::Deny(
+                403,
+                "Forbidden",
+                "The token's agent_id is missing or malformed.".into(),
+            );
+        }
+        let url = url.replace("{agent_id}", agent_id);
+        let key = format!("{}:{agent_id}", conf.permissions_url);
+        let cached = {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache
+                .get(&key)
+                .filter(|(_, until)| *until > Instant::now())
+                .map(|(l, _)| l.clone())
+        };
+        let lookup = match cached {
+            Some(l) => l,
+            None => match self.fetch(&url, conf, token).await {
+                Ok(l) => {
+                    let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                    if cache.len() > 10_000 {
+                        cache.retain(|_, (_, until)| *until > Instant::now());
+                    }
+                    cache.insert(
+                        key,
+                        (
+                            l.clone(),
+                            Instant::now() + Duration::from_secs(conf.cache_ttl),
+                        ),
+                    );
+                    l
+                }
+                Err(e) => {
+                    tracing::error!(agent = agent_id, error = %e, "agent permissions unavailable");
+                    return Decision::Deny(
+                        503,
+                        "Service Unavailable",
+                        "Agent permissions could not be checked; try again.".into(),
+                    );
+                }
+            },
+        };
+        let Lookup::Found {
+            permissions,
+            roles,
+            status,
+        } = lookup
+        else {
+            return Decision::Deny(403, "Forbidden", "Unknown agent.".into());
+        };
+        if let Some(s) = status.filter(|s| s != "active") {
+            return Decision::Deny(403, "Forbidden", format!("The agent is {s}."));
+        }
+        if let Some((service, action)) = required {
+            let has = permissions
+                .get(service)
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|x| x == action));
+            let bypass = roles.iter().any(|r| conf.bypass_roles.contains(r));
+            if !has && !bypass {
+                return Decision::Deny(
+                    403,
+                    "Forbidden",
+                    format!(
+                        "Missing permission {}.",
+                        conf.required_permission.as_deref().unwrap_or_default()
+                    ),
+                );
+            }
+        }
+        let encoded = if permissions.as_object().is_some_and(|o| o.is_empty()) {
+            "{}".to_string()
+        } else {
+            permissions.to_string()
+        };
+        set.push(("x-agent-id".into(), agent_id.to_string()));
+        set.push(("x-agent-permissions".into(), encoded));
+        Decision::Proceed(set)
+    }
+}
+
+impl Default for Checker {
+    fn default() -> Self {
+        Checker::new()
+    }
+}
