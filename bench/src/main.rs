@@ -119,6 +119,14 @@ pub(crate) struct Guard(pub Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        // SIGTERM first: the fleet leaves its consumer groups and drains; then make sure.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -202,6 +210,15 @@ pub(crate) fn start_fleet(
         .env("FLEET_JWT_SIGNING_KEY_FILE", key_file)
         .env("FLEET_JWT_ISSUER", ISSUER)
         .env("FLEET_JWT_AUDIENCE", AUDIENCE)
+        // Its own consumer groups and limits: never the ones `make run` uses.
+        .env(
+            "FLEET_KAFKA_NAMESPACE",
+            format!("bench{}_", Uuid::new_v4().simple()),
+        )
+        .env(
+            "FLEET_RATE_LIMIT_NAMESPACE",
+            format!("bench{}:", Uuid::new_v4().simple()),
+        )
         .stdout(Stdio::null())
         .spawn()
         .with_context(|| format!("starting {fleet}"))?;

@@ -13,6 +13,12 @@ fn dev_env(cmd: &mut Command) -> &mut Command {
         .env("FLEET_ENV", "development")
         .env("RUST_LOG", "warn")
         .env("FLEET_KAFKA_CREATE_TOPICS", "false")
+        // Consumer groups of their own: a fleet stopped here must never leave members in the
+        // groups `make run` uses on the same broker.
+        .env(
+            "FLEET_KAFKA_NAMESPACE",
+            format!("fleettest{}_", std::process::id()),
+        )
 }
 
 #[test]
