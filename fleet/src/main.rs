@@ -263,14 +263,19 @@ async fn main() -> anyhow::Result<()> {
                     min_refresh: std::time::Duration::from_secs(2),
                 },
             })?;
-            let mut vault = std::collections::HashMap::new();
+            // Kong's env vault: `{vault://env/fleet-internal-token}` reads FLEET_INTERNAL_TOKEN.
+            let mut vault: std::collections::HashMap<String, String> = std::env::vars()
+                .map(|(k, v)| (k.to_ascii_lowercase().replace('_', "-"), v))
+                .collect();
+            // ... or the file FLEET_INTERNAL_TOKEN_FILE names, as the services read it.
             if let Some(t) = &cfg.internal_token {
                 vault.insert("fleet-internal-token".to_string(), t.clone());
             }
             let gw = gateway::Gateway::new(gateway::Options {
                 kong_yaml,
                 upstreams,
-                redis: kit::cache::connect(&cfg.redis_url, 16)?,
+                // One connection per concurrent request at most (the rate-limit check).
+                redis: kit::cache::connect(&cfg.redis_url, 64)?,
                 namespace: cfg
                     .get("FLEET_RATE_LIMIT_NAMESPACE")
                     .unwrap_or_default()

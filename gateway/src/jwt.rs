@@ -1,7 +1,11 @@
 //! The `jwt` plugin: Kong's checks, in Kong's order, with its RS256 credentials (the issuer
 //! consumer's `jwt_secrets`) plus the keys of the fleet's JWKS (which replace the placeholder
 //! a deployment replaces in kong.yaml).
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use kit::auth::{Verifier, VerifyKey};
@@ -19,7 +23,13 @@ pub struct Keys {
     declared: HashMap<String, Credential>,
     /// The fleet's JWKS (org-auth), when configured.
     jwks: Option<(Verifier, String)>,
+    /// Tokens whose signature was verified in the last minute: a client's repeated requests
+    /// cost a lookup, not an RSA operation. The time claims are still checked on every use.
+    verified: Mutex<HashMap<String, (Verified, Instant)>>,
 }
+
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+const VERIFIED_MAX: usize = 10_000;
 
 /// A token the plugin accepted.
 #[derive(Debug, Clone)]
@@ -62,7 +72,11 @@ impl Keys {
                 );
             }
         }
-        Ok(Keys { declared, jwks })
+        Ok(Keys {
+            declared,
+            jwks,
+            verified: Mutex::new(HashMap::new()),
+        })
     }
 
     async fn find(&self, kid: &str) -> Option<(String, Arc<VerifyKey>)> {
@@ -106,6 +120,35 @@ impl Keys {
             1 => tokens.remove(0),
             _ => return Err("Multiple tokens provided"),
         };
+        let cached = {
+            let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            cache
+                .get(&token)
+                .filter(|(_, until)| *until > Instant::now())
+                .map(|(v, _)| v.clone())
+        };
+        let v = match cached {
+            Some(v) => v,
+            None => {
+                let v = self.verify_signature(conf, token).await?;
+                let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= VERIFIED_MAX {
+                    cache.clear();
+                }
+                cache.insert(v.token.clone(), (v.clone(), Instant::now() + VERIFIED_TTL));
+                v
+            }
+        };
+        check_times(conf, &v.claims, now)?;
+        Ok(v)
+    }
+
+    /// Kong's checks up to the signature (kid, credential, algorithm, signature).
+    async fn verify_signature(
+        &self,
+        conf: &JwtConf,
+        token: String,
+    ) -> Result<Verified, &'static str> {
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -139,39 +182,6 @@ impl Keys {
         if !key.verify_rs256(signed.as_bytes(), &sig) {
             return Err("Invalid signature");
         }
-        for c in &conf.claims_to_verify {
-            match c.as_str() {
-                "exp" => {
-                    let exp = claims
-                        .get("exp")
-                        .and_then(Value::as_i64)
-                        .ok_or("token expired")?;
-                    if exp <= now {
-                        return Err("token expired");
-                    }
-                }
-                "nbf" => {
-                    let nbf = claims
-                        .get("nbf")
-                        .and_then(Value::as_i64)
-                        .ok_or("token not valid yet")?;
-                    if nbf > now {
-                        return Err("token not valid yet");
-                    }
-                }
-                _ => {}
-            }
-        }
-        if conf.maximum_expiration > 0 {
-            let exp = claims
-                .get("exp")
-                .and_then(Value::as_i64)
-                .unwrap_or(i64::MAX);
-            if exp.saturating_sub(now) > i64::try_from(conf.maximum_expiration).unwrap_or(i64::MAX)
-            {
-                return Err("The exp claim is too far in the future");
-            }
-        }
         Ok(Verified {
             token,
             claims,
@@ -179,4 +189,41 @@ impl Keys {
             credential: kid,
         })
     }
+}
+
+/// `claims_to_verify` and `maximum_expiration`, against `now`.
+fn check_times(conf: &JwtConf, claims: &Value, now: i64) -> Result<(), &'static str> {
+    for c in &conf.claims_to_verify {
+        match c.as_str() {
+            "exp" => {
+                let exp = claims
+                    .get("exp")
+                    .and_then(Value::as_i64)
+                    .ok_or("token expired")?;
+                if exp <= now {
+                    return Err("token expired");
+                }
+            }
+            "nbf" => {
+                let nbf = claims
+                    .get("nbf")
+                    .and_then(Value::as_i64)
+                    .ok_or("token not valid yet")?;
+                if nbf > now {
+                    return Err("token not valid yet");
+                }
+            }
+            _ => {}
+        }
+    }
+    if conf.maximum_expiration > 0 {
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .unwrap_or(i64::MAX);
+        if exp.saturating_sub(now) > i64::try_from(conf.maximum_expiration).unwrap_or(i64::MAX) {
+            return Err("The exp claim is too far in the future");
+        }
+    }
+    Ok(())
 }

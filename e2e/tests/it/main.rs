@@ -11,16 +11,7 @@ struct Kill(Child);
 
 impl Drop for Kill {
     fn drop(&mut self) {
-        // SIGTERM: the fleet leaves its consumer groups and drains; then make sure.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        testkit::terminate(&mut self.0);
     }
 }
 

@@ -250,7 +250,12 @@ fn json_problem(r: JsonRejection) -> Problem {
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| e.body_text());
             let field = field_of(&msg);
-            Problem::invalid(field, msg)
+            // The detail names the field once ("a.b: unknown field …", not "a.b: a.b: …").
+            let text = msg
+                .strip_prefix(&format!("{field}: "))
+                .unwrap_or(&msg)
+                .to_string();
+            Problem::invalid(field, text)
         }
         JsonRejection::JsonSyntaxError(e) => Problem::bad_request(format!(
             "malformed JSON: {}",

@@ -411,3 +411,17 @@ pub async fn spawn_with_tokens(
         mailbox,
     })
 }
+
+/// Stops a child process the way an operator would: SIGTERM (the fleet leaves its consumer
+/// groups and drains), then, after 10 s, SIGKILL.
+pub fn terminate(child: &mut std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -34,7 +34,7 @@ mod supervision;
 kit::service! {
     name: "human-agent", number: "0.5",
     summary: "Human agents: roles, skills, capacity, presence, assignment, handoffs, specialists, supervision",
-    status: Partial, http: 8101, grpc: 9101, database: "human_agent",
+    status: Built, http: 8101, grpc: 9101, database: "human_agent",
     publishes: ["agent_events"],
     consumes: ["auth_events", "monitoring_events", "conversation_events"],
     prefixes: ["/api/v1/agents"],
