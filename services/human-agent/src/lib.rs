@@ -122,6 +122,19 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             &["monitoring_events", "conversation_events"],
             supervision::Feed,
         ));
+        let every = match ctx.config.get("HUMAN_AGENT_PRESENCE_RECONCILE_SECS") {
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s > 0)
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "HUMAN_AGENT_PRESENCE_RECONCILE_SECS must be a positive number of seconds"
+                    )
+                })?,
+            None => presence::RECONCILE_EVERY,
+        };
         let (presence, db) = (state.presence.clone(), state.db.clone());
         parts.jobs.push(kit::Job::new("presence-reconciler", move |stop| async move {
             loop {
@@ -130,7 +143,7 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
                 }
                 tokio::select! {
                     () = stop.cancelled() => break,
-                    () = tokio::time::sleep(presence::RECONCILE_EVERY) => {}
+                    () = tokio::time::sleep(every) => {}
                 }
             }
         }));

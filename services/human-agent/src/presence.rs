@@ -4,7 +4,8 @@
 //! Routing (auto-assignment, `GET /agents/available`) reads the online set from Redis; the row
 //! lock in PostgreSQL still decides (an agent Redis calls online but the record does not is
 //! skipped). When Redis has lost its state (restart, flush) the `warm` marker is missing and
-//! readers fall back to PostgreSQL until the reconciler (every [`RECONCILE_EVERY`]) rebuilds it.
+//! readers fall back to PostgreSQL until the reconciler (every `HUMAN_AGENT_PRESENCE_RECONCILE_SECS`,
+//! default [`RECONCILE_EVERY`]) rebuilds it.
 //!
 //! Ordering: two presence changes for one agent may commit in one order and reach Redis in the
 //! other. Each change carries `presence_version` (a sequence value taken under the row lock), and
@@ -16,15 +17,17 @@ use kit::store::{self, PgPool, Scope};
 use sqlx::Row;
 use uuid::Uuid;
 
-/// How often the Redis state is rebuilt from the record (drift and lost state heal within it).
+/// How often the Redis state is rebuilt from the record by default (drift and lost state heal
+/// within it).
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(30);
 /// How long a permissions answer is kept; every change to an agent deletes it at once.
 const PERMISSIONS_TTL_SECS: u64 = 60;
 
-/// KEYS: versions hash, status hash, online set. ARGV: agent, version, status.
+/// KEYS: versions hash, status hash, online set. ARGV: agent, version, status. An older version
+/// is ignored; the same version is written again (the reconciler repairs drift that way).
 const SET_STATUS: &str = r"
 local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) <= held then return 0 end
+if tonumber(ARGV[2]) < held then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 if ARGV[3] == 'online' then redis.call('SADD', KEYS[3], ARGV[1]) else redis.call('SREM', KEYS[3], ARGV[1]) end

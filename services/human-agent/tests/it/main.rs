@@ -15,6 +15,10 @@ struct Pair {
 }
 
 async fn pair() -> anyhow::Result<Pair> {
+    pair_with(&[]).await
+}
+
+async fn pair_with(extra: &[(&str, &str)]) -> anyhow::Result<Pair> {
     let ns = format!("{}_", testkit::unique("pair"));
     let org_auth = testkit::spawn_with(
         &org_auth::SERVICE,
@@ -25,15 +29,13 @@ async fn pair() -> anyhow::Result<Pair> {
     )
     .await?;
     let grpc = org_auth.grpc.clone();
-    let agents = testkit::spawn_with(
-        &human_agent::SERVICE,
-        &[
-            ("FLEET_KAFKA_NAMESPACE", &ns),
-            ("FLEET_INTERNAL_TOKEN", CRED),
-            ("ORG_AUTH_GRPC_URL", &grpc),
-        ],
-    )
-    .await?;
+    let mut env = vec![
+        ("FLEET_KAFKA_NAMESPACE", ns.as_str()),
+        ("FLEET_INTERNAL_TOKEN", CRED),
+        ("ORG_AUTH_GRPC_URL", grpc.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    let agents = testkit::spawn_with(&human_agent::SERVICE, &env).await?;
     let admin = agents
         .tokens
         .agent(Uuid::new_v4(), Uuid::new_v4(), &["platform_admin"]);
@@ -1249,4 +1251,74 @@ async fn the_supervision_feed_shows_alerts_and_conversation_counts() -> anyhow::
         StatusCode::FORBIDDEN
     );
     Ok(())
+}
+
+/// The reconciler rebuilds presence from the record: after Redis lost it, and after drift.
+#[tokio::test]
+async fn the_reconciler_rebuilds_presence_from_the_record() -> anyhow::Result<()> {
+    use kit::cache::redis;
+    let p = pair_with(&[("HUMAN_AGENT_PRESENCE_RECONCILE_SECS", "1")]).await?;
+    let (a, a_t) = p.agent(&["support_specialist"], 3, &[]).await?;
+    p.online(a, &a_t).await?;
+    let ns = p
+        .agents
+        .shared
+        .config
+        .get("FLEET_RATE_LIMIT_NAMESPACE")
+        .unwrap_or_default()
+        .to_string();
+    let key = |k: &str| format!("{ns}human-agent:{k}");
+    let mut conn = p.agents.shared.redis.get().await?;
+    let (online, warm, agent) = (key("presence:online"), key("presence:warm"), a.to_string());
+    assert!(online_in_redis(&mut conn, &online, &warm, &agent).await?);
+    for (what, keys) in [
+        (
+            "lost",
+            vec![
+                key("presence:online"),
+                key("presence:status"),
+                key("presence:version"),
+                key("presence:warm"),
+            ],
+        ),
+        ("drifted", vec![]),
+    ] {
+        if keys.is_empty() {
+            let _: i64 = redis::cmd("SREM")
+                .arg(key("presence:online"))
+                .arg(a.to_string())
+                .query_async(&mut conn)
+                .await?;
+        } else {
+            let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
+        }
+        assert!(
+            !online_in_redis(&mut conn, &online, &warm, &agent).await?,
+            "{what}"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !online_in_redis(&mut conn, &online, &warm, &agent).await? {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} presence was not rebuilt"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+async fn online_in_redis(
+    conn: &mut kit::cache::Connection,
+    online: &str,
+    warm: &str,
+    agent: &str,
+) -> anyhow::Result<bool> {
+    use kit::cache::redis;
+    let (member, warm): (bool, bool) = redis::pipe()
+        .sismember(online, agent)
+        .exists(warm)
+        .query_async(conn)
+        .await?;
+    Ok(member && warm)
 }
