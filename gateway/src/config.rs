@@ -57,12 +57,17 @@ pub struct Service {
     pub url: String,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Milliseconds to connect upstream.
     #[serde(default = "default_timeout")]
     pub connect_timeout: u64,
+    /// Kong bounds each write with it; the gateway sends a request in one go on a local
+    /// connection and bounds the whole exchange with `read_timeout` instead.
     #[serde(default = "default_timeout")]
     pub write_timeout: u64,
+    /// Milliseconds until the upstream's response head (Kong: between two reads).
     #[serde(default = "default_timeout")]
     pub read_timeout: u64,
+    /// Further attempts after a failure to connect (bodies up to 1 MiB are replayed).
     #[serde(default = "default_retries")]
     pub retries: u32,
     #[serde(default)]

@@ -64,6 +64,10 @@ struct RouteRt {
     service: String,
     upstream: SocketAddr,
     read_timeout: Duration,
+    /// Kong's `retries`: further attempts after a failure to connect.
+    retries: u32,
+    /// A client per `connect_timeout` (connections are pooled per client).
+    client: Client<HttpConnector, Body>,
     plugins: Vec<Instance>,
 }
 
@@ -73,8 +77,16 @@ pub struct Gateway {
     keys: jwt::Keys,
     limiter: ratelimit::Limiter,
     checker: agent::Checker,
-    client: Client<HttpConnector, Body>,
     metrics: metrics::Metrics,
+}
+
+fn client(connect_timeout: Duration) -> Client<HttpConnector, Body> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector)
 }
 
 fn resolve_vault(v: &str, vault: &HashMap<String, String>) -> Result<String, ConfigError> {
@@ -116,6 +128,7 @@ impl Gateway {
         }
         let mut routes = Vec::new();
         let mut specs = Vec::new();
+        let mut clients: HashMap<u64, Client<HttpConnector, Body>> = HashMap::new();
         for s in &d.services {
             let (_, upstream) = map_url(&s.url, &o.upstreams)?;
             let mut service_plugins = Vec::new();
@@ -166,6 +179,11 @@ impl Gateway {
                     service: s.name.clone(),
                     upstream,
                     read_timeout: Duration::from_millis(s.read_timeout),
+                    retries: s.retries,
+                    client: clients
+                        .entry(s.connect_timeout)
+                        .or_insert_with(|| client(Duration::from_millis(s.connect_timeout)))
+                        .clone(),
                     plugins,
                 });
                 specs.push((r.methods.clone(), r.paths.clone(), r.regex_priority));
@@ -184,19 +202,12 @@ impl Gateway {
             &names,
         )?;
         let keys = jwt::Keys::new(&d, o.jwks.map(|v| (v, issuer_consumer(&d))))?;
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
         Ok(Gateway {
             router,
             routes,
             keys,
             limiter: ratelimit::Limiter::new(o.redis, &o.namespace),
             checker: agent::Checker::new(),
-            client,
             metrics: metrics::Metrics::default(),
         })
     }
@@ -321,6 +332,9 @@ const HOP_BY_HOP: [&str; 8] = [
     "transfer-encoding",
     "upgrade",
 ];
+
+/// Bodies up to this size are kept to be sent again when connecting upstream fails.
+const REPLAYABLE: u64 = 1 << 20;
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -623,9 +637,42 @@ async fn run(
     };
     parts.uri = uri;
     parts.version = http::Version::HTTP_11;
-    let upstream_req = Request::from_parts(parts, body.unwrap_or_default());
+    let body = body.unwrap_or_default();
+    // A failure to connect is retried (Kong's `retries`) when the body can be sent again: one of
+    // known, small size, read into memory first.
+    let small = http_body::Body::size_hint(&body)
+        .exact()
+        .is_some_and(|n| n <= REPLAYABLE);
     let sent = Instant::now();
-    let res = tokio::time::timeout(route.read_timeout, g.client.request(upstream_req)).await;
+    let res = if route.retries > 0 && small {
+        let bytes = match body.collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(_) => {
+                return deny(
+                    400,
+                    "the request body could not be read",
+                    &correlation,
+                    &extra,
+                );
+            }
+        };
+        let mut attempt = 0;
+        loop {
+            let mut req = Request::new(Body::from(bytes.clone()));
+            *req.method_mut() = parts.method.clone();
+            *req.uri_mut() = parts.uri.clone();
+            *req.version_mut() = parts.version;
+            *req.headers_mut() = parts.headers.clone();
+            let r = tokio::time::timeout(route.read_timeout, route.client.request(req)).await;
+            match r {
+                Ok(Err(e)) if e.is_connect() && attempt < route.retries => attempt += 1,
+                other => break other,
+            }
+        }
+    } else {
+        let req = Request::from_parts(parts, body);
+        tokio::time::timeout(route.read_timeout, route.client.request(req)).await
+    };
     let upstream_ms = sent.elapsed().as_secs_f64() * 1000.0;
     let res = match res {
         Ok(Ok(r)) => r,

@@ -194,6 +194,19 @@ async fn the_edge_refuses_bad_tokens_internal_paths_oversized_bodies_and_bursts(
         Some("corr-123")
     );
 
+    // A service that is not running: 502 after the configured retry, as problem+json.
+    let (st, h, b) = e
+        .call(
+            Method::GET,
+            "/api/v1/research/anything",
+            Some(&token),
+            None,
+            &[],
+        )
+        .await?;
+    assert_eq!(st, StatusCode::BAD_GATEWAY, "{b}");
+    problem(st, &h, &b);
+
     // Missing, forged, expired, alg-none tokens: 401 at the edge, never proxied.
     let kid = e.tokens.signer.active_kid().to_string();
     let forger = Signer::new(
