@@ -30,6 +30,14 @@ pub struct Reply {
     pub body: Value,
 }
 
+impl Reply {
+    /// Ok when the status is `want`; otherwise an error naming the step, the status and body.
+    pub fn expect(&self, want: StatusCode, what: &str) -> anyhow::Result<()> {
+        ensure!(self.status == want, "{what}: {} {}", self.status, self.body);
+        Ok(())
+    }
+}
+
 fn s(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
@@ -153,12 +161,7 @@ impl Platform {
                 json!({"email": email, "full_name": name, "roles": roles, "max_capacity": 20}),
             )
             .await?;
-        ensure!(
-            r.status == StatusCode::CREATED,
-            "register agent: {} {}",
-            r.status,
-            r.body
-        );
+        r.expect(StatusCode::CREATED, "register agent")?;
         let id: Uuid = s(&r.body["agent_id"]).parse()?;
         let token = self
             .mailed(&email, "reset-password?token=", &['"', '<', '&'])
@@ -189,12 +192,7 @@ impl Platform {
                 &[],
             )
             .await?;
-        ensure!(
-            r.status == StatusCode::OK,
-            "availability: {} {}",
-            r.status,
-            r.body
-        );
+        r.expect(StatusCode::OK, "availability")?;
         Ok(())
     }
 }
@@ -207,12 +205,7 @@ pub async fn organisations(p: &Platform) -> anyhow::Result<()> {
     let r = p
         .post("/api/v1/auth/signup", None, json!({"email": email, "password": PASSWORD, "full_name": "Nora North", "company_name": "Northwind Traders", "role_in_company": "COO"}))
         .await?;
-    ensure!(
-        r.status == StatusCode::CREATED,
-        "signup: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::CREATED, "signup")?;
     p.say(&format!("sign up {email}"), "201 Created");
     let code = p.mailed(&email, "verification code is ", &['.']).await?;
     p.say("read the verification code from the mailbox", &code);
@@ -223,12 +216,7 @@ pub async fn organisations(p: &Platform) -> anyhow::Result<()> {
             json!({"email": email, "verification_code": code}),
         )
         .await?;
-    ensure!(
-        r.status == StatusCode::OK,
-        "verify: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::OK, "verify")?;
     p.say("verify the email", "200 OK, signed in");
     let token = s(&r.body["access_token"]);
     let r = p
@@ -238,12 +226,7 @@ pub async fn organisations(p: &Platform) -> anyhow::Result<()> {
             json!({"organization_name": "Northwind Traders", "industry": "e-commerce"}),
         )
         .await?;
-    ensure!(
-        r.status == StatusCode::CREATED,
-        "organisation: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::CREATED, "organisation")?;
     let org = s(&r.body["organization_id"]);
     let admin = s(&r.body["access_token"]);
     p.say("create the organisation", format!("201 Created ({org})"));
@@ -255,12 +238,7 @@ pub async fn organisations(p: &Platform) -> anyhow::Result<()> {
             json!({"email": colleague, "role": "member"}),
         )
         .await?;
-    ensure!(
-        r.status == StatusCode::CREATED,
-        "invite: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::CREATED, "invite")?;
     let link = s(&r.body["invitation_link"]);
     let invitation = s(&r.body["invitation_id"]);
     p.say(&format!("invite {colleague}"), "201 Created");
@@ -272,23 +250,13 @@ pub async fn organisations(p: &Platform) -> anyhow::Result<()> {
             json!({"token": secret, "full_name": "Olaf Ops", "password": PASSWORD}),
         )
         .await?;
-    ensure!(
-        r.status == StatusCode::OK,
-        "accept: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::OK, "accept")?;
     let member = s(&r.body["access_token"]);
     p.say("the colleague accepts the invitation", "200 OK, signed in");
     let r = p
         .get(&format!("/api/v1/organizations/{org}/members"), &member)
         .await?;
-    ensure!(
-        r.status == StatusCode::OK,
-        "members: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::OK, "members")?;
     let listed = r.body.to_string();
     ensure!(
         listed.contains(&email) && listed.contains(&colleague),
@@ -300,12 +268,7 @@ pub async fn organisations(p: &Platform) -> anyhow::Result<()> {
     let r = p
         .post("/api/v1/auth/signup", None, json!({"email": outsider, "password": PASSWORD, "full_name": "Otto Outsider", "company_name": "Contoso", "role_in_company": "CEO"}))
         .await?;
-    ensure!(
-        r.status == StatusCode::CREATED,
-        "second signup: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::CREATED, "second signup")?;
     let code = p.mailed(&outsider, "verification code is ", &['.']).await?;
     let r = p
         .post(
@@ -374,12 +337,7 @@ pub async fn assisted(p: &Platform) -> anyhow::Result<Assisted> {
             body.clone(),
         )
         .await?;
-    ensure!(
-        r.status == StatusCode::FORBIDDEN,
-        "support specialist: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::FORBIDDEN, "support specialist")?;
     p.say(
         "the support specialist tries an assisted signup",
         "403 at the gateway (no assisted_signup.create)",
@@ -387,12 +345,7 @@ pub async fn assisted(p: &Platform) -> anyhow::Result<Assisted> {
     let r = p
         .post("/api/v1/auth/assisted-signup", Some(&sales.1), body)
         .await?;
-    ensure!(
-        r.status == StatusCode::CREATED,
-        "assisted signup: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::CREATED, "assisted signup")?;
     let client: Uuid = s(&r.body["user_id"]).parse()?;
     let organization: Uuid = s(&r.body["organization_id"]).parse()?;
     let claim = s(&r.body["claim_token"]);
@@ -405,12 +358,7 @@ pub async fn assisted(p: &Platform) -> anyhow::Result<Assisted> {
         let r = p
             .get(&format!("/api/v1/agents/{}/workload", sales.0), &sales.1)
             .await?;
-        ensure!(
-            r.status == StatusCode::OK,
-            "workload: {} {}",
-            r.status,
-            r.body
-        );
+        r.expect(StatusCode::OK, "workload")?;
         if r.body["assignments"]
             .to_string()
             .contains(&client.to_string())
@@ -435,11 +383,11 @@ pub async fn assisted(p: &Platform) -> anyhow::Result<Assisted> {
             json!({"claim_token": claim, "password": PASSWORD, "accept_terms": true}),
         )
         .await?;
-    ensure!(r.status == StatusCode::OK, "claim: {} {}", r.status, r.body);
+    r.expect(StatusCode::OK, "claim")?;
     p.say("the prospect claims the account", "200 OK");
     let token = p.login(&client_email, PASSWORD).await?;
     let r = p.get("/api/v1/auth/me", &token).await?;
-    ensure!(r.status == StatusCode::OK, "me: {} {}", r.status, r.body);
+    r.expect(StatusCode::OK, "me")?;
     ensure!(
         r.body.to_string().contains("\"admin\""),
         "the client administers its organisation: {}",
@@ -477,12 +425,7 @@ pub async fn handoff(p: &Platform, a: &Assisted) -> anyhow::Result<()> {
             "handoff_reason": "contract signed",
             "context": {"current_stage": "closed_won", "next_actions": ["kick-off call"], "important_notes": "Wants ERP integration"}}))
         .await?;
-    ensure!(
-        r.status == StatusCode::CREATED,
-        "handoff: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::CREATED, "handoff")?;
     let id = s(&r.body["handoff_id"]);
     p.say(
         "the sales agent hands the client over (warm)",
@@ -491,12 +434,7 @@ pub async fn handoff(p: &Platform, a: &Assisted) -> anyhow::Result<()> {
     let r = p
         .post(&format!("/api/v1/agents/handoffs/{id}/accept"), Some(&first.1), json!({"action": "reject", "rejection_reason": "at capacity this week", "suggested_agent_id": second.0}))
         .await?;
-    ensure!(
-        r.status == StatusCode::OK,
-        "reject: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::OK, "reject")?;
     let next = s(&r.body["next_handoff_id"]);
     ensure!(
         r.body["next_available_agent"]["agent_id"] == json!(second.0),
@@ -514,12 +452,7 @@ pub async fn handoff(p: &Platform, a: &Assisted) -> anyhow::Result<()> {
             json!({"action": "accept"}),
         )
         .await?;
-    ensure!(
-        r.status == StatusCode::CONFLICT,
-        "decided once: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::CONFLICT, "decided once")?;
     let r = p
         .post(
             &format!("/api/v1/agents/handoffs/{next}/accept"),
@@ -527,12 +460,7 @@ pub async fn handoff(p: &Platform, a: &Assisted) -> anyhow::Result<()> {
             json!({"action": "accept"}),
         )
         .await?;
-    ensure!(
-        r.status == StatusCode::OK,
-        "accept: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::OK, "accept")?;
     p.say(
         "the second specialist accepts",
         "200 OK, the client moves to onboarding",
@@ -543,12 +471,7 @@ pub async fn handoff(p: &Platform, a: &Assisted) -> anyhow::Result<()> {
             &a.sales.1,
         )
         .await?;
-    ensure!(
-        r.status == StatusCode::OK,
-        "timeline: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::OK, "timeline")?;
     let t = r.body.to_string();
     ensure!(
         t.contains("onboarding") && t.contains(&second.0.to_string()),
@@ -570,12 +493,7 @@ pub async fn edge(p: &Platform, a: &Assisted) -> anyhow::Result<()> {
     ensure!(parts.len() == 3, "a compact JWS");
     let tampered = format!("{}.{}.{}", parts[0], parts[1], "A".repeat(parts[2].len()));
     let r = p.call(Method::GET, me, Some(&tampered), None, &[]).await?;
-    ensure!(
-        r.status == StatusCode::UNAUTHORIZED,
-        "forged: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::UNAUTHORIZED, "forged")?;
     p.say("a token with a forged signature", "401 at the gateway");
     let r = p
         .call(
@@ -586,12 +504,7 @@ pub async fn edge(p: &Platform, a: &Assisted) -> anyhow::Result<()> {
             &[],
         )
         .await?;
-    ensure!(
-        r.status == StatusCode::UNAUTHORIZED,
-        "unknown key: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::UNAUTHORIZED, "unknown key")?;
     p.say("a token from an unknown key", "401 at the gateway");
     let r = p.call(Method::GET, me, None, None, &[]).await?;
     ensure!(
@@ -613,12 +526,7 @@ pub async fn edge(p: &Platform, a: &Assisted) -> anyhow::Result<()> {
             &spoofed,
         )
         .await?;
-    ensure!(
-        r.status == StatusCode::FORBIDDEN,
-        "spoofed agent headers: {} {}",
-        r.status,
-        r.body
-    );
+    r.expect(StatusCode::FORBIDDEN, "spoofed agent headers")?;
     p.say(
         "a client sends X-Agent-Permissions / X-Agent-ID itself",
         "403 at the gateway (headers dropped)",

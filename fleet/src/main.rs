@@ -271,7 +271,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(t) = &cfg.internal_token {
                 vault.insert("fleet-internal-token".to_string(), t.clone());
             }
-            let gw = gateway::Gateway::new(gateway::Options {
+            let gw = edge::Gateway::new(edge::Options {
                 kong_yaml,
                 upstreams,
                 // One connection per concurrent request at most (the rate-limit check).

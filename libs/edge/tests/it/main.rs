@@ -2,7 +2,7 @@
 //! (real PostgreSQL, Redis, Kafka): what the edge refuses, and what it lets through.
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
-use gateway::{Gateway, Options};
+use edge::{Gateway, Options};
 use kit::auth::{Claims, Signer, SigningKey};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -23,7 +23,7 @@ fn nowhere() -> HashMap<String, SocketAddr> {
 fn kong_yaml() -> String {
     std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/kong/kong.yaml"
+        "/../../deploy/kong/kong.yaml"
     ))
     .expect("kong.yaml")
 }
