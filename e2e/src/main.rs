@@ -35,6 +35,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Err(e) => {
             println!("\nA step failed: {e:#}");
+            if format!("{e:#}").contains("429") {
+                println!(
+                    "The edge's per-address limits are real (e.g. 20 logins an hour): restart `make run` to start with fresh budgets."
+                );
+            }
             std::process::exit(1)
         }
     }
