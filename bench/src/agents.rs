@@ -82,7 +82,10 @@ pub async fn run() -> anyhow::Result<()> {
     );
     tokio::task::spawn_blocking(move || {
         crate::wrk("GET /healthz/live (baseline)", &live, None)?;
-        crate::wrk("GET /agents/{id}/permissions (internal)", &url, Some(CRED))
+        crate::wrk("GET /agents/{id}/permissions (internal)", &url, Some(CRED))?;
+        // Four connections: the machine is not saturated by the load generator.
+        let auth = format!("Authorization: Bearer {CRED}");
+        crate::wrk_args("  the same, 4 connections", &url, &["-c4", "-H", &auth]).map(|_| ())
     })
     .await??;
     let mut lat = Vec::new();
