@@ -417,6 +417,7 @@ pub async fn spawn_with_tokens(
 pub fn terminate(child: &mut std::process::Child) {
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
+        .stderr(std::process::Stdio::null())
         .status();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
