@@ -47,6 +47,17 @@ async fn pair_with(extra: &[(&str, &str)]) -> anyhow::Result<Pair> {
 }
 
 impl Pair {
+    /// human-agent's Redis key `k` in this test's namespace.
+    fn redis_key(&self, k: &str) -> String {
+        let ns = self
+            .agents
+            .shared
+            .config
+            .get("FLEET_RATE_LIMIT_NAMESPACE")
+            .unwrap_or_default();
+        format!("{ns}human-agent:{k}")
+    }
+
     async fn call(
         &self,
         m: Method,
@@ -1005,14 +1016,7 @@ async fn presence_is_served_from_redis_and_the_record_backs_it() -> anyhow::Resu
         "online is visible as soon as the change is answered"
     );
 
-    let ns = p
-        .agents
-        .shared
-        .config
-        .get("FLEET_RATE_LIMIT_NAMESPACE")
-        .unwrap_or_default()
-        .to_string();
-    let key = |k: &str| format!("{ns}human-agent:{k}");
+    let key = |k: &str| p.redis_key(k);
     let mut conn = p.agents.shared.redis.get().await?;
     let members: Vec<String> = redis::cmd("SMEMBERS")
         .arg(key("presence:online"))
@@ -1260,14 +1264,7 @@ async fn the_reconciler_rebuilds_presence_from_the_record() -> anyhow::Result<()
     let p = pair_with(&[("HUMAN_AGENT_PRESENCE_RECONCILE_SECS", "1")]).await?;
     let (a, a_t) = p.agent(&["support_specialist"], 3, &[]).await?;
     p.online(a, &a_t).await?;
-    let ns = p
-        .agents
-        .shared
-        .config
-        .get("FLEET_RATE_LIMIT_NAMESPACE")
-        .unwrap_or_default()
-        .to_string();
-    let key = |k: &str| format!("{ns}human-agent:{k}");
+    let key = |k: &str| p.redis_key(k);
     let mut conn = p.agents.shared.redis.get().await?;
     let (online, warm, agent) = (key("presence:online"), key("presence:warm"), a.to_string());
     assert!(online_in_redis(&mut conn, &online, &warm, &agent).await?);
