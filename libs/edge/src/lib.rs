@@ -29,8 +29,10 @@ use serde_json::{Value, json};
 
 pub mod agent;
 pub mod config;
+mod cors;
 pub mod jwt;
 mod metrics;
+mod proxy;
 pub mod ratelimit;
 pub mod router;
 
@@ -59,7 +61,7 @@ struct Instance {
     lookup: Option<(String, String)>,
 }
 
-struct RouteRt {
+pub(crate) struct RouteRt {
     name: String,
     service: String,
     upstream: SocketAddr,
@@ -316,25 +318,11 @@ fn add_headers(h: &mut HeaderMap, extra: &[(String, String)]) {
     }
 }
 
-fn set(h: &mut HeaderMap, k: &str, v: &str) {
+pub(crate) fn set(h: &mut HeaderMap, k: &str, v: &str) {
     if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
         h.insert(k, v);
     }
 }
-
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// Bodies up to this size are kept to be sent again when connecting upstream fails.
-const REPLAYABLE: u64 = 1 << 20;
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -405,58 +393,16 @@ async fn run(
                 }
                 correlation = Some(id);
             }
-            Plugin::Cors(c) => {
-                let origin = parts
-                    .headers
-                    .get(header::ORIGIN)
-                    .and_then(|v| v.to_str().ok())
-                    .map(String::from);
-                let Some(origin) = origin else { continue };
-                let allowed = c.origins.iter().any(|o| o == "*" || *o == origin);
-                let preflight = parts.method == Method::OPTIONS
-                    && parts
-                        .headers
-                        .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-                let mut h = Vec::new();
-                if allowed {
-                    h.push(("Access-Control-Allow-Origin".to_string(), origin.clone()));
-                    h.push(("Vary".to_string(), "Origin".to_string()));
-                    if c.credentials {
-                        h.push((
-                            "Access-Control-Allow-Credentials".to_string(),
-                            "true".to_string(),
-                        ));
-                    }
-                }
-                if preflight {
-                    if allowed {
-                        h.push((
-                            "Access-Control-Allow-Methods".to_string(),
-                            c.methods.join(","),
-                        ));
-                        if !c.headers.is_empty() {
-                            h.push((
-                                "Access-Control-Allow-Headers".to_string(),
-                                c.headers.join(","),
-                            ));
-                        }
-                        if let Some(a) = c.max_age {
-                            h.push(("Access-Control-Max-Age".to_string(), a.to_string()));
-                        }
-                    }
+            Plugin::Cors(c) => match cors::apply(c, &parts.method, &parts.headers) {
+                cors::Outcome::NotCors => {}
+                cors::Outcome::Headers(h) => extra.extend(h),
+                cors::Outcome::Preflight(h) => {
                     extra.extend(h);
                     let mut res = StatusCode::OK.into_response();
                     add_headers(res.headers_mut(), &extra);
                     return (Some(ri), res, None);
                 }
-                if allowed && !c.exposed_headers.is_empty() {
-                    h.push((
-                        "Access-Control-Expose-Headers".to_string(),
-                        c.exposed_headers.join(","),
-                    ));
-                }
-                extra.extend(h);
-            }
+            },
             Plugin::Jwt(c) => {
                 if parts.method == Method::OPTIONS && !c.run_on_preflight {
                     continue;
@@ -602,119 +548,18 @@ async fn run(
         }
     }
 
-    // ---- proxy
-    for h in HOP_BY_HOP {
-        parts.headers.remove(h);
-    }
-    let forwarded = match parts
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(prev) => format!("{prev}, {client_ip}"),
-        None => client_ip.clone(),
-    };
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(String::from);
-    set(&mut parts.headers, "x-forwarded-for", &forwarded);
-    set(&mut parts.headers, "x-real-ip", &client_ip);
-    set(&mut parts.headers, "x-forwarded-proto", "http");
-    if let Some(h) = &host {
-        set(&mut parts.headers, "x-forwarded-host", h);
-    }
-    set(&mut parts.headers, "host", &route.upstream.to_string());
-    let pq = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let uri = match format!("http://{}{pq}", route.upstream).parse::<http::Uri>() {
-        Ok(u) => u,
-        Err(_) => return deny(400, "Bad request URI", &correlation, &extra),
-    };
-    parts.uri = uri;
-    parts.version = http::Version::HTTP_11;
     let body = body.unwrap_or_default();
-    // A failure to connect is retried (Kong's `retries`) when the body can be sent again: one of
-    // known, small size, read into memory first.
-    let small = http_body::Body::size_hint(&body)
-        .exact()
-        .is_some_and(|n| n <= REPLAYABLE);
-    let sent = Instant::now();
-    let res = if route.retries > 0 && small {
-        let bytes = match body.collect().await {
-            Ok(c) => c.to_bytes(),
-            Err(_) => {
-                return deny(
-                    400,
-                    "the request body could not be read",
-                    &correlation,
-                    &extra,
-                );
-            }
-        };
-        let mut attempt = 0;
-        loop {
-            let mut req = Request::new(Body::from(bytes.clone()));
-            *req.method_mut() = parts.method.clone();
-            *req.uri_mut() = parts.uri.clone();
-            *req.version_mut() = parts.version;
-            *req.headers_mut() = parts.headers.clone();
-            let r = tokio::time::timeout(route.read_timeout, route.client.request(req)).await;
-            match r {
-                Ok(Err(e)) if e.is_connect() && attempt < route.retries => attempt += 1,
-                other => break other,
-            }
+    match proxy::forward(route, parts, body, &client_ip).await {
+        Ok((res, upstream_ms)) => {
+            let (mut rp, rb) = res.into_parts();
+            add_headers(&mut rp.headers, &extra);
+            let res = Response::from_parts(rp, Body::new(rb.map_err(axum::Error::new)));
+            (Some(ri), res, Some(upstream_ms))
         }
-    } else {
-        let req = Request::from_parts(parts, body);
-        tokio::time::timeout(route.read_timeout, route.client.request(req)).await
-    };
-    let upstream_ms = sent.elapsed().as_secs_f64() * 1000.0;
-    let res = match res {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            tracing::warn!(route = %route.name, error = %e, "upstream failed");
-            return (
-                Some(ri),
-                edge(
-                    502,
-                    "An invalid response was received from the upstream server",
-                    correlation.as_deref(),
-                    &extra,
-                ),
-                Some(upstream_ms),
-            );
-        }
-        Err(_) => {
-            return (
-                Some(ri),
-                edge(
-                    504,
-                    "The upstream server is timing out",
-                    correlation.as_deref(),
-                    &extra,
-                ),
-                Some(upstream_ms),
-            );
-        }
-    };
-    let (mut rp, rb) = res.into_parts();
-    for h in HOP_BY_HOP {
-        if h != "transfer-encoding" {
-            rp.headers.remove(h);
-        }
+        Err((status, detail, upstream_ms)) => (
+            Some(ri),
+            edge(status, detail, correlation.as_deref(), &extra),
+            upstream_ms,
+        ),
     }
-    add_headers(&mut rp.headers, &extra);
-    set(&mut rp.headers, "via", "1.1 fleet-gateway");
-    set(
-        &mut rp.headers,
-        "x-kong-upstream-latency",
-        &format!("{}", upstream_ms.round() as u64),
-    );
-    let res = Response::from_parts(rp, Body::new(rb.map_err(axum::Error::new)));
-    (Some(ri), res, Some(upstream_ms))
 }

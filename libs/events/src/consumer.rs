@@ -155,6 +155,9 @@ pub async fn run_consumer(
             cfg.kafka.max_poll_interval_ms.to_string(),
         )
         .set("fetch.wait.max.ms", cfg.kafka.fetch_wait_max_ms.to_string())
+        // A subscribed topic that does not exist yet (created by another process moments later)
+        // is seen at the next metadata refresh: 10 s rather than librdkafka's 5 minutes.
+        .set("topic.metadata.refresh.interval.ms", "10000")
         .set(
             "heartbeat.interval.ms",
             (cfg.kafka.session_timeout_ms / 3).max(100).to_string(),

@@ -412,19 +412,29 @@ pub async fn serve(shared: &Shared, defs: &[&'static ServiceDef]) -> anyhow::Res
         topics.sort();
         topics.dedup();
         let kafka = cfg.kafka.clone();
-        tokio::spawn(async move {
-            let mut delay = Duration::from_millis(500);
-            loop {
-                match events::ensure_topics(&kafka, &topics, 3).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "creating topics failed; retrying");
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(10));
+        // Created before the consumers subscribe when the broker answers now (a consumer that
+        // subscribes to a missing topic waits for its next metadata refresh); otherwise in the
+        // background, retried, while the services start and report not ready.
+        let now = tokio::time::timeout(
+            Duration::from_secs(5),
+            events::ensure_topics(&kafka, &topics, 3),
+        )
+        .await;
+        if !matches!(now, Ok(Ok(()))) {
+            tokio::spawn(async move {
+                let mut delay = Duration::from_millis(500);
+                loop {
+                    match events::ensure_topics(&kafka, &topics, 3).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "creating topics failed; retrying");
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(10));
+                        }
                     }
                 }
-            }
-        });
+            });
+        }
     }
     start(shared, launches).await
 }
