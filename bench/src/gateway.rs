@@ -2,16 +2,13 @@
 //! org-auth and through `fleet gateway` (jwt, agent-permissions, the service's rate limit in
 //! Redis, correlation-id, request-size, cors, prometheus), side by side in one run, twice.
 //! 500 client tokens of 500 tenants rotate so the 1 000/min per-tenant limit never refuses.
-use std::{
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use kit::auth::{Claims, Signer, SigningKey};
 use uuid::Uuid;
 
-use crate::{AUDIENCE, Guard, ISSUER, start_fleet, wrk_args};
+use crate::{AUDIENCE, Guard, ISSUER, fleet_command, start_fleet, wrk_args};
 
 pub fn run(fleet: &str) -> anyhow::Result<()> {
     let key = SigningKey::generate_pem()?;
@@ -23,23 +20,13 @@ pub fn run(fleet: &str) -> anyhow::Result<()> {
     let (child, _) = start_fleet(fleet, &key_file, offset)?;
     let _fleet = Guard(child);
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let gw = Command::new(fleet)
+    let gw = fleet_command(fleet, offset)
         .current_dir(root)
         .arg("gateway")
-        .env("FLEET_ENV", "development")
-        .env("RUST_LOG", "warn")
-        .env("FLEET_PORT_OFFSET", offset.to_string())
-        .env("FLEET_JWT_ISSUER", ISSUER)
-        .env("FLEET_JWT_AUDIENCE", AUDIENCE)
         .env(
             "FLEET_INTERNAL_TOKEN",
             format!("bench-{}", Uuid::new_v4().simple()),
         )
-        .env(
-            "FLEET_RATE_LIMIT_NAMESPACE",
-            format!("bench{}:", Uuid::new_v4().simple()),
-        )
-        .stdout(Stdio::null())
         .spawn()
         .context("starting fleet gateway")?;
     let _gw = Guard(gw);

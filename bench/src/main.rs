@@ -187,21 +187,15 @@ fn jwt() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn start_fleet(
-    fleet: &str,
-    key_file: &std::path::Path,
-    offset: u16,
-) -> anyhow::Result<(Child, Duration)> {
-    let started = Instant::now();
-    let mut child = Command::new(fleet)
-        .args(["serve", "--target", "all"])
-        .env("FLEET_ENV", "development")
+/// `fleet` as the benchmarks run it: development settings on ports moved by `offset`, with
+/// consumer groups and Redis keys of its own (never the ones `make run` uses).
+pub(crate) fn fleet_command(fleet: &str, offset: u16) -> Command {
+    let mut cmd = Command::new(fleet);
+    cmd.env("FLEET_ENV", "development")
         .env("RUST_LOG", "warn")
         .env("FLEET_PORT_OFFSET", offset.to_string())
-        .env("FLEET_JWT_SIGNING_KEY_FILE", key_file)
         .env("FLEET_JWT_ISSUER", ISSUER)
         .env("FLEET_JWT_AUDIENCE", AUDIENCE)
-        // Its own consumer groups and limits: never the ones `make run` uses.
         .env(
             "FLEET_KAFKA_NAMESPACE",
             format!("bench{}_", Uuid::new_v4().simple()),
@@ -210,7 +204,19 @@ pub(crate) fn start_fleet(
             "FLEET_RATE_LIMIT_NAMESPACE",
             format!("bench{}:", Uuid::new_v4().simple()),
         )
-        .stdout(Stdio::null())
+        .stdout(Stdio::null());
+    cmd
+}
+
+pub(crate) fn start_fleet(
+    fleet: &str,
+    key_file: &std::path::Path,
+    offset: u16,
+) -> anyhow::Result<(Child, Duration)> {
+    let started = Instant::now();
+    let mut child = fleet_command(fleet, offset)
+        .args(["serve", "--target", "all"])
+        .env("FLEET_JWT_SIGNING_KEY_FILE", key_file)
         .spawn()
         .with_context(|| format!("starting {fleet}"))?;
     let client = probe::blocking_client()?;

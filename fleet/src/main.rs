@@ -276,10 +276,7 @@ async fn main() -> anyhow::Result<()> {
                 upstreams,
                 // One connection per concurrent request at most (the rate-limit check).
                 redis: kit::cache::connect(&cfg.redis_url, 64)?,
-                namespace: cfg
-                    .get("FLEET_RATE_LIMIT_NAMESPACE")
-                    .unwrap_or_default()
-                    .to_string(),
+                namespace: cfg.redis_namespace().to_string(),
                 jwks: Some(jwks),
                 vault,
             })

@@ -2,16 +2,12 @@
 //! it: strip client-sent `X-Agent-*` and the subject header; set the rate-limit subject; for
 //! agents look the permissions up at human-agent (cached `cache_ttl` seconds, failures not
 //! cached) and refuse what the route's `required_permission` does not allow.
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use http::HeaderMap;
 use serde_json::Value;
 
-use crate::config::AgentPermConf;
+use crate::{config::AgentPermConf, ttl::TtlMap};
 
 /// What the lookup answered, as cached.
 #[derive(Clone)]
@@ -26,7 +22,7 @@ enum Lookup {
 
 pub struct Checker {
     http: reqwest::Client,
-    cache: Mutex<HashMap<String, (Lookup, Instant)>>,
+    cache: TtlMap<Arc<Lookup>>,
 }
 
 /// The plugin's decision.
@@ -82,7 +78,7 @@ impl Checker {
     pub fn new() -> Checker {
         Checker {
             http: reqwest::Client::new(),
-            cache: Mutex::new(HashMap::new()),
+            cache: TtlMap::new(10_000),
         }
     }
 
@@ -180,28 +176,13 @@ impl Checker {
         }
         let url = url.replace("{agent_id}", agent_id);
         let key = format!("{}:{agent_id}", conf.permissions_url);
-        let cached = {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            cache
-                .get(&key)
-                .filter(|(_, until)| *until > Instant::now())
-                .map(|(l, _)| l.clone())
-        };
-        let lookup = match cached {
+        let lookup = match self.cache.get(&key) {
             Some(l) => l,
             None => match self.fetch(&url, conf, token).await {
                 Ok(l) => {
-                    let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-                    if cache.len() > 10_000 {
-                        cache.retain(|_, (_, until)| *until > Instant::now());
-                    }
-                    cache.insert(
-                        key,
-                        (
-                            l.clone(),
-                            Instant::now() + Duration::from_secs(conf.cache_ttl),
-                        ),
-                    );
+                    let l = Arc::new(l);
+                    self.cache
+                        .insert(key, l.clone(), Duration::from_secs(conf.cache_ttl));
                     l
                 }
                 Err(e) => {
@@ -218,11 +199,11 @@ impl Checker {
             permissions,
             roles,
             status,
-        } = lookup
+        } = &*lookup
         else {
             return Decision::Deny(403, "Forbidden", "Unknown agent.".into());
         };
-        if let Some(s) = status.filter(|s| s != "active") {
+        if let Some(s) = status.as_deref().filter(|s| *s != "active") {
             return Decision::Deny(403, "Forbidden", format!("The agent is {s}."));
         }
         if let Some((service, action)) = required {

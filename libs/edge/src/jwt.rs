@@ -1,17 +1,16 @@
 //! The `jwt` plugin: Kong's checks, in Kong's order, with its RS256 credentials (the issuer
 //! consumer's `jwt_secrets`) plus the keys of the fleet's JWKS (which replace the placeholder
 //! a deployment replaces in kong.yaml).
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use kit::auth::{Verifier, VerifyKey};
 use serde_json::Value;
 
-use crate::config::{ConfigError, Declarative, JwtConf};
+use crate::{
+    config::{ConfigError, Declarative, JwtConf},
+    ttl::TtlMap,
+};
 
 pub struct Credential {
     pub consumer: String,
@@ -25,7 +24,7 @@ pub struct Keys {
     jwks: Option<(Verifier, String)>,
     /// Tokens whose signature was verified in the last minute: a client's repeated requests
     /// cost a lookup, not an RSA operation. The time claims are still checked on every use.
-    verified: Mutex<HashMap<String, (Verified, Instant)>>,
+    verified: TtlMap<Arc<Verified>>,
 }
 
 const VERIFIED_TTL: Duration = Duration::from_secs(60);
@@ -75,7 +74,7 @@ impl Keys {
         Ok(Keys {
             declared,
             jwks,
-            verified: Mutex::new(HashMap::new()),
+            verified: TtlMap::new(VERIFIED_MAX),
         })
     }
 
@@ -100,7 +99,7 @@ impl Keys {
         conf: &JwtConf,
         headers: &http::HeaderMap,
         now: i64,
-    ) -> Result<Verified, &'static str> {
+    ) -> Result<Arc<Verified>, &'static str> {
         let mut tokens = Vec::new();
         for name in &conf.header_names {
             for v in headers.get_all(name.as_str()) {
@@ -120,22 +119,12 @@ impl Keys {
             1 => tokens.remove(0),
             _ => return Err("Multiple tokens provided"),
         };
-        let cached = {
-            let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            cache
-                .get(&token)
-                .filter(|(_, until)| *until > Instant::now())
-                .map(|(v, _)| v.clone())
-        };
-        let v = match cached {
+        let v = match self.verified.get(&token) {
             Some(v) => v,
             None => {
-                let v = self.verify_signature(conf, token).await?;
-                let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-                if cache.len() >= VERIFIED_MAX {
-                    cache.clear();
-                }
-                cache.insert(v.token.clone(), (v.clone(), Instant::now() + VERIFIED_TTL));
+                let v = Arc::new(self.verify_signature(conf, token).await?);
+                self.verified
+                    .insert(v.token.clone(), v.clone(), VERIFIED_TTL);
                 v
             }
         };

@@ -35,6 +35,7 @@ mod metrics;
 mod proxy;
 pub mod ratelimit;
 pub mod router;
+mod ttl;
 
 use config::{ConfigError, ORDER, Plugin};
 
@@ -366,7 +367,7 @@ async fn run(
     let route = &g.routes[ri];
     let mut extra: Vec<(String, String)> = Vec::new();
     let mut correlation: Option<String> = None;
-    let mut verified: Option<jwt::Verified> = None;
+    let mut verified: Option<Arc<jwt::Verified>> = None;
     let mut body = Some(body);
     let client_ip = peer.ip().to_string();
     let deny =

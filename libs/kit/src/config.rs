@@ -225,6 +225,13 @@ impl FleetConfig {
         })
     }
 
+    /// Prefix of this fleet's Redis keys (rate limits, presence, the gateway's counters):
+    /// `FLEET_RATE_LIMIT_NAMESPACE`, empty by default. Keeps fleets and tests sharing one Redis
+    /// apart.
+    pub fn redis_namespace(&self) -> &str {
+        self.get("FLEET_RATE_LIMIT_NAMESPACE").unwrap_or_default()
+    }
+
     pub fn is_dev(&self) -> bool {
         self.mode == Mode::Development
     }

@@ -124,13 +124,7 @@ impl Shared {
             // A namespace keeps separate fleets (tests) sharing one Redis apart.
             limiter: cache::RateLimiter::new(
                 self.redis.clone(),
-                format!(
-                    "{}{}",
-                    self.config
-                        .get("FLEET_RATE_LIMIT_NAMESPACE")
-                        .unwrap_or_default(),
-                    def.name
-                ),
+                format!("{}{}", self.config.redis_namespace(), def.name),
             ),
             metrics,
         }

@@ -81,12 +81,7 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             limiter: ctx.limiter.clone(),
             org_auth: OrgAuthClient::new(channel),
             internal_token: ctx.config.internal_token.clone().map(Arc::new),
-            presence: presence::Presence::new(
-                ctx.redis.clone(),
-                ctx.config
-                    .get("FLEET_RATE_LIMIT_NAMESPACE")
-                    .unwrap_or_default(),
-            ),
+            presence: presence::Presence::new(ctx.redis.clone(), ctx.config.redis_namespace()),
         };
         let router = OpenApiRouter::new()
             .routes(routes!(agents::register))

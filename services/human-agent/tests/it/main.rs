@@ -49,12 +49,7 @@ async fn pair_with(extra: &[(&str, &str)]) -> anyhow::Result<Pair> {
 impl Pair {
     /// human-agent's Redis key `k` in this test's namespace.
     fn redis_key(&self, k: &str) -> String {
-        let ns = self
-            .agents
-            .shared
-            .config
-            .get("FLEET_RATE_LIMIT_NAMESPACE")
-            .unwrap_or_default();
+        let ns = self.agents.shared.config.redis_namespace();
         format!("{ns}human-agent:{k}")
     }
 
