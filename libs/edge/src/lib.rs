@@ -25,7 +25,7 @@ use hyper_util::{
 };
 use kit::events::CancellationToken;
 use kit::{auth::Verifier, cache::Pool};
-use serde_json::{Value, json};
+use serde_json::json;
 
 pub mod agent;
 pub mod config;
@@ -289,19 +289,21 @@ fn edge(
     extra: &[(String, String)],
 ) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut body = json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-    });
-    if let Some(c) = correlation {
-        body["correlation_id"] = Value::String(c.to_string());
-    }
+    // The services' problem shape; `about:blank` as the Kong plugin answers (the title is the
+    // status phrase, RFC 9457 §4.2.1).
+    let body = kit::ProblemBody {
+        type_: "about:blank".into(),
+        title: status.canonical_reason().unwrap_or("Error").into(),
+        status: status.as_u16(),
+        detail: detail.into(),
+        correlation_id: correlation.map(String::from),
+        errors: Vec::new(),
+        retry_after: None,
+    };
     let mut res = (
         status,
         [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
+        serde_json::to_vec(&body).unwrap_or_default(),
     )
         .into_response();
     add_headers(res.headers_mut(), extra);
