@@ -372,13 +372,22 @@ async fn run(
     let mut verified: Option<Arc<jwt::Verified>> = None;
     let mut body = Some(body);
     let client_ip = peer.ip().to_string();
+    // An answer made here leaves the request body unread: the connection is closed after it,
+    // so that the client does not send its next request behind the rest of this body (as nginx
+    // does for Kong's early answers).
+    let unread_body = parts.headers.contains_key(header::TRANSFER_ENCODING)
+        || parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
     let deny =
         |status: u16, detail: &str, correlation: &Option<String>, extra: &[(String, String)]| {
-            (
-                Some(ri),
-                edge(status, detail, correlation.as_deref(), extra),
-                None,
-            )
+            let mut res = edge(status, detail, correlation.as_deref(), extra);
+            if unread_body {
+                res.headers_mut()
+                    .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+            }
+            (Some(ri), res, None)
         };
     for inst in &route.plugins {
         match &inst.plugin {

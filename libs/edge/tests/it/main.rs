@@ -274,6 +274,11 @@ async fn the_edge_refuses_bad_tokens_internal_paths_oversized_bodies_and_bursts(
         .await?;
     assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
     problem(st, &h, &b);
+    assert_eq!(
+        h.get("connection").and_then(|v| v.to_str().ok()),
+        Some("close"),
+        "the unread body must not precede the client's next request on this connection"
+    );
     let chunks =
         futures::stream::iter((0..40).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 64 * 1024])));
     let res = e
