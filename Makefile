@@ -7,11 +7,13 @@ FLEET := $(CARGO_TARGET_DIR)/debug/fleet
 FLEET_RELEASE := $(CARGO_TARGET_DIR)/release/fleet
 NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help deps build run demo migrate test test-rust chart kong lint fmt bench images clean-test-dbs
+.PHONY: help deps build run demo admin migrate test test-rust chart kong lint fmt bench images clean-test-dbs
 
 help:
 	@echo "make run     start the datastores, the whole fleet and the gateway on :8000 (FLEET_ENV=development)"
 	@echo "make demo    walk through the platform's journeys against 'make run', step by step"
+	@echo "make admin EMAIL=you@acme.com"
+	@echo "            create the first platform admin locally (asks for its password, twice)"
 	@echo "make test    every test against the real datastores, the chart and the Kong config"
 	@echo "make lint    rustfmt check and clippy with warnings denied"
 	@echo "make bench   benchmarks (release build); prints figures"
@@ -33,6 +35,18 @@ run: migrate
 
 demo: build
 	@scripts/demo.sh
+
+# The first platform admin, against the local datastores: the same preparation as `make run`
+# (datastores, fleet, migrations), then scripts/admin.sh reads the password — from the terminal
+# without echo, or one line of standard input — and pipes it to
+# `fleet admin create-platform-admin --password-stdin`. The preparation steps get /dev/null as
+# standard input so that the password is left for the script.
+admin:
+	@[ -n "$(strip $(EMAIL))" ] || { echo "make admin: give the admin's address: make admin EMAIL=you@acme.com" >&2; exit 2; }
+	@scripts/deps.sh </dev/null
+	cargo build -p fleet </dev/null
+	FLEET_ENV=development $(FLEET) migrate --target all </dev/null
+	@FLEET=$(FLEET) FLEET_ENV=development scripts/admin.sh "$(strip $(EMAIL))"
 
 test: deps test-rust chart kong
 

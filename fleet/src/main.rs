@@ -203,20 +203,27 @@ async fn main() -> anyhow::Result<()> {
                     .to_string_lossy()
                     .into(),
             );
-            let cfg = FleetConfig::from_map(env)?;
-            let shared = runtime::Shared::from_config(cfg, true)?;
-            let mut out = serde_json::Map::new();
-            for d in defs {
-                out.insert(
-                    d.name.to_string(),
-                    serde_json::json!({
-                        "status": d.status.as_str(),
-                        "public_prefixes": d.public_prefixes,
-                        "openapi": runtime::describe(&shared, d).await?,
-                    }),
-                );
+            // Describing services needs throwaway keys, not the ones a development run keeps.
+            let state = std::env::temp_dir().join(format!("fleet-openapi-{}", std::process::id()));
+            env.insert("FLEET_STATE_DIR".into(), state.to_string_lossy().into());
+            let described = async {
+                let shared = runtime::Shared::from_config(FleetConfig::from_map(env)?, true)?;
+                let mut out = serde_json::Map::new();
+                for d in defs {
+                    out.insert(
+                        d.name.to_string(),
+                        serde_json::json!({
+                            "status": d.status.as_str(),
+                            "public_prefixes": d.public_prefixes,
+                            "openapi": runtime::describe(&shared, d).await?,
+                        }),
+                    );
+                }
+                anyhow::Ok(out)
             }
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            .await;
+            let _ = std::fs::remove_dir_all(&state);
+            println!("{}", serde_json::to_string_pretty(&described?)?);
             Ok(())
         }
         Command::Gateway {
@@ -315,7 +322,7 @@ async fn main() -> anyhow::Result<()> {
                     "FLEET_ENV=development: local defaults in use; never run a deployment like this"
                 );
             }
-            let issues_tokens = defs.iter().any(|d| d.name == "org-auth");
+            let issues_tokens = defs.iter().any(|d| d.capabilities.issues_tokens);
             let shared = runtime::Shared::from_config(cfg, issues_tokens)?;
             let fleet = runtime::serve(&shared, &defs)
                 .await

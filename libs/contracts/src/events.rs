@@ -57,6 +57,53 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
+/// Every topic, named once: services declare what they publish and consume, consumers
+/// subscribe and event types are routed by these constants.
+pub mod topic {
+    pub const AGENT: &str = "agent_events";
+    pub const ANALYTICS: &str = "analytics_events";
+    pub const AUTH: &str = "auth_events";
+    pub const CATALOG: &str = "catalog_events";
+    pub const CONFIG: &str = "config_events";
+    pub const CONVERSATION: &str = "conversation_events";
+    pub const CRM: &str = "crm_events";
+    pub const DEMO: &str = "demo_events";
+    pub const FEEDBACK: &str = "feedback_events";
+    pub const MONITORING: &str = "monitoring_events";
+    pub const NDA: &str = "nda_events";
+    pub const ORG: &str = "org_events";
+    pub const PRD: &str = "prd_events";
+    pub const PRICING: &str = "pricing_events";
+    pub const PROPOSAL: &str = "proposal_events";
+    pub const RESEARCH: &str = "research_events";
+    pub const SUPPORT: &str = "support_events";
+    pub const TENANT: &str = "tenant_events";
+    pub const VOICE: &str = "voice_events";
+
+    /// All topics.
+    pub const ALL: &[&str] = &[
+        AGENT,
+        ANALYTICS,
+        AUTH,
+        CATALOG,
+        CONFIG,
+        CONVERSATION,
+        CRM,
+        DEMO,
+        FEEDBACK,
+        MONITORING,
+        NDA,
+        ORG,
+        PRD,
+        PRICING,
+        PROPOSAL,
+        RESEARCH,
+        SUPPORT,
+        TENANT,
+        VOICE,
+    ];
+}
+
 /// An event payload: a generated message with its `event_type` name and the topic it goes to.
 pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     const EVENT_TYPE: &'static str;
@@ -64,7 +111,7 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
 }
 
 macro_rules! events {
-    ($($ty:ident => $name:literal on $topic:literal),* $(,)?) => {
+    ($($ty:ident => $name:literal on $topic:expr),* $(,)?) => {
         $(impl Event for v1::$ty {
             const EVENT_TYPE: &'static str = $name;
             const TOPIC: &'static str = $topic;
@@ -75,29 +122,29 @@ macro_rules! events {
 }
 
 events! {
-    UserSignedUp => "user_signed_up" on "auth_events",
-    UserLoggedIn => "user_logged_in" on "auth_events",
-    AssistedAccountCreated => "assisted_account_created" on "auth_events",
-    AssistedAccountClaimed => "assisted_account_claimed" on "auth_events",
-    ClaimLinkResent => "claim_link_resent" on "auth_events",
-    AssistedAccountAccessGranted => "assisted_account_access_granted" on "auth_events",
-    AssistedAccountExpired => "assisted_account_expired" on "auth_events",
-    OrganizationCreated => "organization_created" on "org_events",
-    MemberInvited => "member_invited" on "org_events",
-    MemberJoined => "member_joined" on "org_events",
-    MemberRoleUpdated => "member_role_updated" on "org_events",
-    MemberRemoved => "member_removed" on "org_events",
-    AgentRegistered => "agent_registered" on "agent_events",
-    ClientAssignedToAgent => "client_assigned_to_agent" on "agent_events",
-    HandoffInitiated => "handoff_initiated" on "agent_events",
-    HandoffAccepted => "handoff_accepted" on "agent_events",
-    HandoffRejected => "handoff_rejected" on "agent_events",
-    SpecialistInvited => "specialist_invited" on "agent_events",
-    AgentStatusUpdated => "agent_status_updated" on "agent_events",
-    AiAlertRaised => "ai_alert_raised" on "monitoring_events",
-    AiAlertResolved => "ai_alert_resolved" on "monitoring_events",
-    ConversationStarted => "conversation_started" on "conversation_events",
-    ConversationEscalated => "conversation_escalated" on "conversation_events",
+    UserSignedUp => "user_signed_up" on topic::AUTH,
+    UserLoggedIn => "user_logged_in" on topic::AUTH,
+    AssistedAccountCreated => "assisted_account_created" on topic::AUTH,
+    AssistedAccountClaimed => "assisted_account_claimed" on topic::AUTH,
+    ClaimLinkResent => "claim_link_resent" on topic::AUTH,
+    AssistedAccountAccessGranted => "assisted_account_access_granted" on topic::AUTH,
+    AssistedAccountExpired => "assisted_account_expired" on topic::AUTH,
+    OrganizationCreated => "organization_created" on topic::ORG,
+    MemberInvited => "member_invited" on topic::ORG,
+    MemberJoined => "member_joined" on topic::ORG,
+    MemberRoleUpdated => "member_role_updated" on topic::ORG,
+    MemberRemoved => "member_removed" on topic::ORG,
+    AgentRegistered => "agent_registered" on topic::AGENT,
+    ClientAssignedToAgent => "client_assigned_to_agent" on topic::AGENT,
+    HandoffInitiated => "handoff_initiated" on topic::AGENT,
+    HandoffAccepted => "handoff_accepted" on topic::AGENT,
+    HandoffRejected => "handoff_rejected" on topic::AGENT,
+    SpecialistInvited => "specialist_invited" on topic::AGENT,
+    AgentStatusUpdated => "agent_status_updated" on topic::AGENT,
+    AiAlertRaised => "ai_alert_raised" on topic::MONITORING,
+    AiAlertResolved => "ai_alert_resolved" on topic::MONITORING,
+    ConversationStarted => "conversation_started" on topic::CONVERSATION,
+    ConversationEscalated => "conversation_escalated" on topic::CONVERSATION,
 }
 
 #[cfg(test)]
@@ -112,7 +159,6 @@ mod tests {
             old_role: "member".into(),
             new_role: "admin".into(),
             updated_by: "a".into(),
-            timestamp: "2025-10-04T11:30:00Z".into(),
         };
         let json = serde_json::to_value(&e).expect("serialises");
         assert_eq!(json["old_role"], "member");

@@ -7,16 +7,24 @@
 pub mod config;
 pub mod grpc;
 pub mod http;
+pub mod input;
+pub mod job;
 pub mod metrics;
 pub mod readiness;
 pub mod runtime;
 pub mod service;
 pub mod telemetry;
+pub mod time;
+pub mod uow;
 
 pub use config::{FleetConfig, Mode};
 pub use http::{ClientIp, InternalCaller, Json, UserAgent};
-pub use problem::{FieldError, Problem, ProblemBody};
-pub use service::{Ctx, Job, Parts, ServiceDef, Status, planned};
+pub use input::Query;
+pub use job::Job;
+pub use problem::{FieldError, Problem, ProblemBody, ProblemType};
+pub use service::{Capabilities, Ctx, Parts, ServiceDef, Status, planned};
+pub use time::Timestamp;
+pub use uow::{Actor, Audit, AuditContext, Db, Origin, Uow};
 
 /// A time as RFC 3339 text, the form of every time in API responses and event payloads.
 pub fn rfc3339(t: ::time::OffsetDateTime) -> String {
@@ -34,13 +42,18 @@ pub use {auth, cache, contracts, events, store};
 pub use {axum, sqlx, tonic, utoipa, utoipa_axum};
 
 /// Defines a service's `SERVICE` from its table row (ARCHITECTURE §3) and its builder.
+/// Topics are `kit::contracts::events::topic` constants; `capabilities` and `problems` are
+/// optional (none, and the kit's common problem types only).
 #[macro_export]
 macro_rules! service {
     (
         name: $name:literal, number: $number:literal, summary: $summary:literal,
         status: $status:ident, http: $http:literal, grpc: $grpc:literal, database: $db:literal,
-        publishes: [$($pub_:literal),* $(,)?], consumes: [$($con:literal),* $(,)?],
-        prefixes: [$($pre:literal),* $(,)?], build: $build:expr $(,)?
+        publishes: [$($pub_:expr),* $(,)?], consumes: [$($con:expr),* $(,)?],
+        prefixes: [$($pre:literal),* $(,)?],
+        $(capabilities: $caps:expr,)?
+        $(problems: $problems:expr,)?
+        build: $build:expr $(,)?
     ) => {
         static MIGRATIONS: $crate::sqlx::migrate::Migrator = $crate::sqlx::migrate!("./migrations");
 
@@ -57,7 +70,13 @@ macro_rules! service {
             consumes: &[$($con),*],
             public_prefixes: &[$($pre),*],
             migrations: &MIGRATIONS,
+            capabilities: $crate::service!(@caps $($caps)?),
+            problems: $crate::service!(@problems $($problems)?),
             build: $build,
         };
     };
+    (@caps) => { $crate::Capabilities::NONE };
+    (@caps $caps:expr) => { $caps };
+    (@problems) => { &[] };
+    (@problems $p:expr) => { $p };
 }

@@ -27,6 +27,11 @@ pub struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    pub job: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CheckLabels {
     pub dependency: String,
 }
@@ -43,6 +48,9 @@ pub struct Metrics {
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     pub dependency_up: Family<CheckLabels, Gauge>,
+    /// Runs of periodic jobs, and those that failed.
+    pub job_runs: Family<JobLabels, Counter>,
+    pub job_failures: Family<JobLabels, Counter>,
     pub relay: events::metrics::RelayMetrics,
     pub consumers: events::metrics::ConsumerMetrics,
 }
@@ -75,6 +83,14 @@ impl Metrics {
             "1 when a dependency (database, kafka, redis) answered the last readiness check",
             dependency_up.clone(),
         );
+        let job_runs = Family::<JobLabels, Counter>::default();
+        let job_failures = Family::<JobLabels, Counter>::default();
+        registry.register("job_runs", "Runs of periodic jobs", job_runs.clone());
+        registry.register(
+            "job_failures",
+            "Runs of periodic jobs that failed",
+            job_failures.clone(),
+        );
         let relay = events::metrics::RelayMetrics::default();
         let consumers = events::metrics::ConsumerMetrics::default();
         events::metrics::register(&mut registry, &relay, &consumers);
@@ -83,6 +99,8 @@ impl Metrics {
             http_requests,
             http_latency,
             dependency_up,
+            job_runs,
+            job_failures,
             relay,
             consumers,
         }

@@ -4,10 +4,10 @@
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use sqlx::migrate::Migrator;
-use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{config::FleetConfig, metrics::Metrics};
+pub use crate::job::Job;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -50,7 +50,27 @@ pub struct ServiceDef {
     pub public_prefixes: &'static [&'static str],
     /// The service's own migrations (versions from 1000); the platform's are added to them.
     pub migrations: &'static Migrator,
+    /// What the runtime provides it beyond the common resources.
+    pub capabilities: Capabilities,
+    /// Its own problem types (the kit's common ones are added), documented in its OpenAPI.
+    pub problems: &'static [problem::ProblemType],
     pub build: fn(Ctx) -> BoxFuture<anyhow::Result<Parts>>,
+}
+
+/// What a service needs of the process it runs in, so the binary never tests a name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// It signs tokens: the process loads (or, in development, creates) the signing key.
+    pub issues_tokens: bool,
+}
+
+impl Capabilities {
+    pub const NONE: Capabilities = Capabilities {
+        issues_tokens: false,
+    };
+    pub const TOKEN_ISSUER: Capabilities = Capabilities {
+        issues_tokens: true,
+    };
 }
 
 impl ServiceDef {
@@ -81,25 +101,6 @@ pub struct Ctx {
     pub signer: Option<auth::Signer>,
     pub limiter: cache::RateLimiter,
     pub metrics: Metrics,
-}
-
-/// A background job: runs until the token is cancelled.
-pub struct Job {
-    pub name: &'static str,
-    pub run: Box<dyn FnOnce(CancellationToken) -> BoxFuture<()> + Send>,
-}
-
-impl Job {
-    pub fn new<F, Fut>(name: &'static str, f: F) -> Self
-    where
-        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        Job {
-            name,
-            run: Box::new(move |t| Box::pin(f(t))),
-        }
-    }
 }
 
 /// What a service serves.

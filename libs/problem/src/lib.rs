@@ -176,6 +176,11 @@ impl Problem {
         self.status
     }
 
+    /// The last segment of the `type` URI, e.g. `last-admin`.
+    pub fn slug(&self) -> &str {
+        &self.slug
+    }
+
     pub fn detail(&self) -> &str {
         &self.detail
     }
@@ -223,6 +228,62 @@ impl IntoResponse for Problem {
     }
 }
 
+/// One entry of a service's problem catalogue: a stable `type` URI (`…/problems/last-admin`),
+/// its status and title. A service lists its own in one `problems` module; the kit documents the
+/// catalogue in the service's OpenAPI document, so a client can rely on `type`, not on `detail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemType {
+    pub slug: &'static str,
+    pub status: u16,
+    pub title: &'static str,
+    /// When it is answered, for the catalogue.
+    pub description: &'static str,
+}
+
+impl ProblemType {
+    /// `status` must be a 4xx or 5xx code; an invalid one answers 500.
+    pub const fn new(
+        status: u16,
+        slug: &'static str,
+        title: &'static str,
+        description: &'static str,
+    ) -> Self {
+        ProblemType {
+            slug,
+            status,
+            title,
+            description,
+        }
+    }
+
+    /// The full `type` URI.
+    pub fn uri(&self) -> String {
+        format!("{TYPE_BASE}{}", self.slug)
+    }
+
+    /// An answer of this type with `detail`.
+    pub fn with(&self, detail: impl Into<String>) -> Problem {
+        let status =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Problem::new(status, self.slug, detail).with_title(self.title)
+    }
+}
+
+/// The problem types every service answers with (the kit's own), for the catalogue.
+pub const COMMON: &[ProblemType] = &[
+    ProblemType::new(400, "bad-request", "Bad Request", "The request cannot be read (malformed JSON or query)."),
+    ProblemType::new(401, "unauthorized", "Unauthorized", "No or invalid credentials."),
+    ProblemType::new(403, "forbidden", "Forbidden", "Authenticated but not allowed."),
+    ProblemType::new(404, "not-found", "Not Found", "No such resource, or not visible to the caller (another tenant's ids answer the same)."),
+    ProblemType::new(409, "conflict", "Conflict", "Conflicts with the current state."),
+    ProblemType::new(413, "payload-too-large", "Payload Too Large", "The body is larger than the limit."),
+    ProblemType::new(415, "unsupported-media-type", "Unsupported Media Type", "The body is not JSON."),
+    ProblemType::new(422, "validation", "Unprocessable Entity", "A field is invalid; `errors` names each."),
+    ProblemType::new(429, "rate-limited", "Too Many Requests", "A rate limit was reached; retry after `retry_after` seconds."),
+    ProblemType::new(500, "internal", "Internal Server Error", "The server failed; quote the correlation id."),
+    ProblemType::new(503, "unavailable", "Service Unavailable", "A dependency is down; retry shortly."),
+];
+
 /// A handler result whose error is a [`Problem`].
 pub type Result<T, E = Problem> = std::result::Result<T, E>;
 
@@ -255,6 +316,30 @@ mod tests {
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(res.headers()[header::RETRY_AFTER], "7");
         assert_eq!(res.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
+    }
+}
+
+#[cfg(feature = "tonic")]
+mod grpc_status {
+    use super::Problem;
+
+    /// A problem becomes the gRPC status of the same meaning, so gRPC handlers use `?` on the
+    /// same functions the HTTP handlers call. Server faults stay generic (logged where built).
+    impl From<Problem> for tonic::Status {
+        fn from(p: Problem) -> Self {
+            let msg = p.detail().to_string();
+            match p.status().as_u16() {
+                400 | 413 | 415 | 422 => tonic::Status::invalid_argument(msg),
+                401 => tonic::Status::unauthenticated(msg),
+                403 => tonic::Status::permission_denied(msg),
+                404 => tonic::Status::not_found(msg),
+                409 => tonic::Status::already_exists(msg),
+                412 => tonic::Status::failed_precondition(msg),
+                429 => tonic::Status::resource_exhausted(msg),
+                503 => tonic::Status::unavailable(msg),
+                _ => tonic::Status::internal("internal error"),
+            }
+        }
     }
 }
 

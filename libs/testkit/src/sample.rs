@@ -27,6 +27,8 @@ pub static SERVICE: ServiceDef = ServiceDef {
     consumes: &[],
     public_prefixes: &["/api/v1/things"],
     migrations: &MIGRATIONS,
+    capabilities: kit::Capabilities::NONE,
+    problems: &[],
     build,
 };
 
