@@ -78,6 +78,7 @@ pub mod topic {
     pub const RESEARCH: &str = "research_events";
     pub const SUPPORT: &str = "support_events";
     pub const TENANT: &str = "tenant_events";
+    pub const TEMPLATE: &str = "template_events";
     pub const VOICE: &str = "voice_events";
 
     /// All topics.
@@ -100,6 +101,7 @@ pub mod topic {
         RESEARCH,
         SUPPORT,
         TENANT,
+        TEMPLATE,
         VOICE,
     ];
 }
@@ -145,6 +147,7 @@ events! {
     AiAlertResolved => "ai_alert_resolved" on topic::MONITORING,
     ConversationStarted => "conversation_started" on topic::CONVERSATION,
     ConversationEscalated => "conversation_escalated" on topic::CONVERSATION,
+    NoteCreated => "note_created" on topic::TEMPLATE,
 }
 
 #[cfg(test)]
