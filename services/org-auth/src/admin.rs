@@ -1,14 +1,10 @@
 //! Operator commands (`fleet admin …`): the first platform admin. There are no default
 //! credentials: the operator chooses the address and password.
 use anyhow::Context as _;
-use kit::{FleetConfig, store};
+use kit::{Db, FleetConfig, Origin, Problem, input::check_text, store};
 use uuid::Uuid;
 
-use crate::{
-    SERVICE,
-    audit::{self, Entry, Origin},
-    security, sessions,
-};
+use crate::{SERVICE, audit::Entry, rules, security, sessions};
 
 /// Creates a platform admin (an agent login with role `platform_admin`); returns its user id
 /// and agent id.
@@ -18,24 +14,26 @@ pub async fn create_platform_admin(
     full_name: &str,
     password: String,
 ) -> anyhow::Result<(Uuid, Uuid)> {
-    let email =
-        security::normalise_email("email", email).map_err(|p| anyhow::anyhow!("{}", p.detail()))?;
-    security::check_password("password", &password, &email)
-        .map_err(|p| anyhow::anyhow!("{}", p.detail()))?;
-    let name =
-        security::text("name", full_name, 1, 200).map_err(|p| anyhow::anyhow!("{}", p.detail()))?;
-    let hash = security::hash_password(password)
-        .await
-        .map_err(|p| anyhow::anyhow!("{}", p.detail()))?;
+    let detail = |p: Problem| anyhow::anyhow!("{}", p.detail());
+    let email = rules::email("email", email).map_err(detail)?;
+    rules::password_policy("password", &password, &email).map_err(detail)?;
+    let name = check_text(full_name, 1, 200).map_err(|m| detail(Problem::invalid("name", m)))?;
+    let hash = security::hash_password(password).await.map_err(detail)?;
     let mut pool_cfg = store::PoolConfig::new(config.database_url(&SERVICE, false)?, "fleet-admin");
     pool_cfg.max_connections = 1;
     let pool = store::connect_lazy(&pool_cfg)?;
-    let mut tx = store::begin(&pool, store::Scope::system())
+    store::ping(&pool)
         .await
         .context("connecting to org-auth's database (has `make run` or `fleet migrate` run?)")?;
-    if sessions::load_user_by_email(&mut tx, &email)
+    let db = Db::new(pool, SERVICE.name);
+    let operator = Origin {
+        ip: "cli".into(),
+        user_agent: Some("fleet admin".into()),
+    };
+    let mut uow = db.system().await.map_err(detail)?.from(&operator);
+    if sessions::load_user_by_email(&mut uow, &email)
         .await
-        .map_err(|p| anyhow::anyhow!("{}", p.detail()))?
+        .map_err(detail)?
         .is_some()
     {
         anyhow::bail!("an account already exists for {email}");
@@ -50,20 +48,12 @@ pub async fn create_platform_admin(
     .bind(&hash)
     .bind(&name)
     .bind(agent)
-    .execute(&mut *tx)
+    .execute(&mut *uow)
     .await?;
-    let origin = Origin {
-        ip: "cli".into(),
-        user_agent: Some("fleet admin".into()),
-    };
-    audit::record(
-        &mut tx,
-        &origin,
-        Entry::new("platform_admin_created").user(user),
-    )
-    .await
-    .map_err(|p| anyhow::anyhow!("{}", p.detail()))?;
-    tx.commit().await?;
-    pool.close().await;
+    uow.audit(Entry::new("platform_admin_created").user(user))
+        .await
+        .map_err(detail)?;
+    uow.commit().await.map_err(detail)?;
+    db.pool().close().await;
     Ok((user, agent))
 }

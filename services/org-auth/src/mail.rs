@@ -1,5 +1,38 @@
-//! The messages org-auth sends.
+//! The messages org-auth sends, and its sender.
+use std::sync::Arc;
+
+use kit::Uow;
 use notify::Email;
+
+/// Sends the service's mail. A failed send is logged, not fatal: codes and links can be
+/// requested again.
+#[derive(Clone)]
+pub(crate) struct Mail(Arc<dyn notify::Mailer>);
+
+impl Mail {
+    pub fn new(mailer: Arc<dyn notify::Mailer>) -> Self {
+        Mail(mailer)
+    }
+
+    /// Sends now; whether it went out (some answers say so).
+    pub async fn send(&self, email: Email) -> bool {
+        match self.0.send(&email).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, subject = %email.subject, "sending email failed");
+                false
+            }
+        }
+    }
+
+    /// Sends once `uow` has committed (never for a change that rolled back).
+    pub fn after_commit(&self, uow: &mut Uow, email: Email) {
+        let mail = self.clone();
+        uow.after_commit(async move {
+            mail.send(email).await;
+        });
+    }
+}
 
 pub fn verification_code(to: &str, name: &str, code: &str) -> Email {
     Email {

@@ -7,21 +7,25 @@ use aws_lc_rs::{
 use axum::{extract::State, http::StatusCode};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use kit::{
-    ClientIp, Json, Problem, UserAgent,
+    Json, Origin, Problem, Timestamp,
     auth::Principal,
-    store::{self, Scope, Tx},
+    sqlx::PgConnection,
+    utoipa_axum::{router::OpenApiRouter, routes},
 };
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{
-    AppState,
-    audit::{self, Entry, Origin},
-    security, sessions,
-};
+use crate::{AppState, audit::Entry, problems, security, sessions};
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(enroll))
+        .routes(routes!(confirm))
+        .routes(routes!(disable))
+        .routes(routes!(regenerate))
+}
 
 const STEP: u64 = 30;
 const RECOVERY_CODES: usize = 10;
@@ -129,52 +133,60 @@ fn recovery_code() -> String {
     format!("{}-{}", &t[..4], &t[4..8])
 }
 
+#[derive(sqlx::FromRow)]
+struct Enrolled {
+    secret_sealed: String,
+    last_step: i64,
+    confirmed: bool,
+}
+
 /// Checks `code` for `user` — a TOTP code (advancing the replay guard) or an unused recovery
 /// code (spending it). Needs a confirmed enrolment unless `pending` allows an unconfirmed one.
 async fn check_code(
-    tx: &mut Tx,
+    conn: &mut PgConnection,
     s: &AppState,
     user: Uuid,
     code: &str,
     pending: bool,
 ) -> Result<bool, Problem> {
-    let row = sqlx::query("SELECT secret_sealed, last_step, confirmed_at IS NOT NULL FROM mfa_totp WHERE user_id = $1 FOR UPDATE")
-        .bind(user)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let Some(row) = row else { return Ok(false) };
-    let confirmed: bool = row.get(2);
-    if !confirmed && !pending {
+    let enrolled: Option<Enrolled> = sqlx::query_as(
+        "SELECT secret_sealed, last_step, confirmed_at IS NOT NULL AS confirmed FROM mfa_totp \
+         WHERE user_id = $1 FOR UPDATE",
+    )
+    .bind(user)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(e) = enrolled.filter(|e| e.confirmed || pending) else {
         return Ok(false);
-    }
-    let secret = s.mfa.open(user, &row.get::<String, _>(0))?;
-    let last: i64 = row.get(1);
-    if let Some(step) = totp_step(&secret, code, unix_now(), u64::try_from(last).unwrap_or(0)) {
+    };
+    let secret = s.mfa.open(user, &e.secret_sealed)?;
+    let last = u64::try_from(e.last_step).unwrap_or(0);
+    if let Some(step) = totp_step(&secret, code, unix_now(), last) {
         sqlx::query("UPDATE mfa_totp SET last_step = $2 WHERE user_id = $1")
             .bind(user)
             .bind(i64::try_from(step).unwrap_or(i64::MAX))
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
         return Ok(true);
     }
-    if confirmed && code.trim().len() == 9 {
-        let used = sqlx::query(
+    if e.confirmed && code.trim().len() == 9 {
+        let used: Option<Uuid> = sqlx::query_scalar(
             "UPDATE mfa_recovery_codes SET used_at = now() WHERE id = (SELECT id FROM mfa_recovery_codes \
              WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL LIMIT 1) RETURNING id",
         )
         .bind(user)
         .bind(security::digest(&code.trim().to_ascii_uppercase()))
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?;
         return Ok(used.is_some());
     }
     Ok(false)
 }
 
-async fn new_recovery_codes(tx: &mut Tx, user: Uuid) -> Result<Vec<String>, Problem> {
+async fn new_recovery_codes(conn: &mut PgConnection, user: Uuid) -> Result<Vec<String>, Problem> {
     sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
         .bind(user)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
     for c in &codes {
@@ -182,7 +194,7 @@ async fn new_recovery_codes(tx: &mut Tx, user: Uuid) -> Result<Vec<String>, Prob
             .bind(Uuid::now_v7())
             .bind(user)
             .bind(security::digest(c))
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
     }
     Ok(codes)
@@ -199,15 +211,14 @@ pub struct Enrolment {
 /// Start TOTP enrolment; confirm it with a first code.
 #[utoipa::path(post, path = "/api/v1/auth/mfa/totp/enroll", tag = "mfa", security(("bearer" = [])),
     responses((status = 200, body = Enrolment), (status = 409, body = kit::ProblemBody)))]
-pub async fn enroll(State(s): State<AppState>, p: Principal) -> Result<Json<Enrolment>, Problem> {
-    let mut tx = store::begin(&s.db, Scope::system()).await?;
-    let user = sessions::load_user(&mut tx, p.user_id)
+async fn enroll(State(s): State<AppState>, p: Principal) -> Result<Json<Enrolment>, Problem> {
+    let mut uow = s.db.system().await?.by(&p);
+    let user = sessions::load_user(&mut uow, p.user_id)
         .await?
         .ok_or_else(|| Problem::not_found("user"))?;
     if user.mfa_enabled {
-        return Err(Problem::conflict(
-            "MFA is already on; disable it first to enrol again",
-        ));
+        return Err(problems::MFA_ALREADY_ENABLED
+            .with("MFA is already on; disable it first to enrol again"));
     }
     let mut secret = [0u8; 20];
     getrandom::fill(&mut secret).map_err(Problem::internal)?;
@@ -217,9 +228,9 @@ pub async fn enroll(State(s): State<AppState>, p: Principal) -> Result<Json<Enro
     )
     .bind(user.id)
     .bind(s.mfa.seal(user.id, &secret)?)
-    .execute(&mut *tx)
+    .execute(&mut *uow)
     .await?;
-    tx.commit().await.map_err(Problem::from)?;
+    uow.commit().await?;
     let b32 = base32(&secret);
     let label = user.email.replace('@', "%40");
     Ok(Json(Enrolment {
@@ -246,37 +257,33 @@ pub struct RecoveryCodes {
 /// Confirm enrolment with a current code: MFA is on; recovery codes are returned once.
 #[utoipa::path(post, path = "/api/v1/auth/mfa/totp/confirm", tag = "mfa", security(("bearer" = [])),
     request_body = CodeRequest, responses((status = 200, body = RecoveryCodes), (status = 400, body = kit::ProblemBody)))]
-pub async fn confirm(
+async fn confirm(
     State(s): State<AppState>,
     p: Principal,
-    ip: ClientIp,
-    ua: UserAgent,
+    origin: Origin,
     Json(req): Json<CodeRequest>,
 ) -> Result<Json<RecoveryCodes>, Problem> {
-    let mut tx = store::begin(&s.db, Scope::system()).await?;
-    if !check_code(&mut tx, &s, p.user_id, &req.code, true).await? {
-        return Err(Problem::bad_request(
-            "the code is not valid; check the device's clock and try the next one",
-        ));
+    let mut uow = s.db.system().await?.by(&p).from(&origin);
+    if !check_code(&mut uow, &s, p.user_id, &req.code, true).await? {
+        return Err(problems::MFA_CODE_REJECTED
+            .with("the code is not valid; check the device's clock and try the next one"));
     }
     sqlx::query("UPDATE mfa_totp SET confirmed_at = now() WHERE user_id = $1")
         .bind(p.user_id)
-        .execute(&mut *tx)
+        .execute(&mut *uow)
         .await?;
     sqlx::query("UPDATE users SET mfa_enabled = true, updated_at = now() WHERE id = $1")
         .bind(p.user_id)
-        .execute(&mut *tx)
+        .execute(&mut *uow)
         .await?;
-    let codes = new_recovery_codes(&mut tx, p.user_id).await?;
-    audit::record(
-        &mut tx,
-        &Origin::new(ip, ua),
+    let codes = new_recovery_codes(&mut uow, p.user_id).await?;
+    uow.audit(
         Entry::new("mfa_enabled")
             .user(p.user_id)
             .org(p.organization_id),
     )
     .await?;
-    tx.commit().await.map_err(Problem::from)?;
+    uow.commit().await?;
     Ok(Json(RecoveryCodes {
         mfa_enabled: true,
         recovery_codes: codes,
@@ -294,70 +301,58 @@ pub struct DisableRequest {
 /// Turn MFA off (password and a code required).
 #[utoipa::path(post, path = "/api/v1/auth/mfa/disable", tag = "mfa", security(("bearer" = [])),
     request_body = DisableRequest, responses((status = 204), (status = 400, body = kit::ProblemBody)))]
-pub async fn disable(
+async fn disable(
     State(s): State<AppState>,
     p: Principal,
-    ip: ClientIp,
-    ua: UserAgent,
+    origin: Origin,
     Json(req): Json<DisableRequest>,
 ) -> Result<StatusCode, Problem> {
-    let mut tx = store::begin(&s.db, Scope::system()).await?;
-    let user = sessions::load_user(&mut tx, p.user_id)
+    let mut uow = s.db.system().await?.by(&p).from(&origin);
+    let user = sessions::load_user(&mut uow, p.user_id)
         .await?
         .ok_or_else(|| Problem::not_found("user"))?;
     if !security::verify_password(req.password, user.password_hash.clone()).await
-        || !check_code(&mut tx, &s, user.id, &req.code, false).await?
+        || !check_code(&mut uow, &s, user.id, &req.code, false).await?
     {
-        return Err(Problem::bad_request("password or code is not valid"));
+        return Err(problems::MFA_CODE_REJECTED.with("password or code is not valid"));
     }
-    sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1")
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE users SET mfa_enabled = false, updated_at = now() WHERE id = $1")
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut tx,
-        &Origin::new(ip, ua),
+    for statement in [
+        "DELETE FROM mfa_totp WHERE user_id = $1",
+        "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
+        "UPDATE users SET mfa_enabled = false, updated_at = now() WHERE id = $1",
+    ] {
+        sqlx::query(statement)
+            .bind(user.id)
+            .execute(&mut *uow)
+            .await?;
+    }
+    uow.audit(
         Entry::new("mfa_disabled")
             .user(user.id)
             .org(p.organization_id),
     )
     .await?;
-    tx.commit().await.map_err(Problem::from)?;
+    uow.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Replace the recovery codes (a current TOTP code required).
 #[utoipa::path(post, path = "/api/v1/auth/mfa/recovery-codes", tag = "mfa", security(("bearer" = [])),
     request_body = CodeRequest, responses((status = 200, body = RecoveryCodes), (status = 400, body = kit::ProblemBody)))]
-pub async fn regenerate(
+async fn regenerate(
     State(s): State<AppState>,
     p: Principal,
-    ip: ClientIp,
-    ua: UserAgent,
+    origin: Origin,
     Json(req): Json<CodeRequest>,
 ) -> Result<Json<RecoveryCodes>, Problem> {
-    let mut tx = store::begin(&s.db, Scope::system()).await?;
-    if req.code.trim().len() != 6 || !check_code(&mut tx, &s, p.user_id, &req.code, false).await? {
-        return Err(Problem::bad_request(
-            "a current authenticator code is required",
-        ));
+    let mut uow = s.db.system().await?.by(&p).from(&origin);
+    if req.code.trim().len() != 6 || !check_code(&mut uow, &s, p.user_id, &req.code, false).await? {
+        return Err(problems::MFA_CODE_REJECTED.with("a current authenticator code is required"));
     }
-    let codes = new_recovery_codes(&mut tx, p.user_id).await?;
-    audit::record(
-        &mut tx,
-        &Origin::new(ip, ua),
-        Entry::new("mfa_recovery_codes_regenerated").user(p.user_id),
-    )
-    .await?;
-    tx.commit().await.map_err(Problem::from)?;
+    let codes = new_recovery_codes(&mut uow, p.user_id).await?;
+    uow.audit(Entry::new("mfa_recovery_codes_regenerated").user(p.user_id))
+        .await?;
+    uow.commit().await?;
     Ok(Json(RecoveryCodes {
         mfa_enabled: true,
         recovery_codes: codes,
@@ -365,21 +360,25 @@ pub async fn regenerate(
 }
 
 /// Starts the second login step: returns the challenge token.
-pub async fn challenge(tx: &mut Tx, user: Uuid, org: Option<Uuid>) -> Result<String, Problem> {
+pub(crate) async fn challenge(
+    conn: &mut PgConnection,
+    user: Uuid,
+    org: Option<Uuid>,
+) -> Result<String, Problem> {
     let token = security::random_token(32);
     sqlx::query("INSERT INTO mfa_challenges (id, user_id, token_hash, organization_id, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(Uuid::now_v7())
         .bind(user)
         .bind(security::digest(&token))
         .bind(org)
-        .bind(OffsetDateTime::now_utc() + CHALLENGE_TTL)
-        .execute(&mut **tx)
+        .bind(Timestamp::now() + CHALLENGE_TTL)
+        .execute(conn)
         .await?;
     Ok(token)
 }
 
 /// The outcome of the second step.
-pub enum Second {
+pub(crate) enum Second {
     Passed {
         user: Uuid,
         org: Option<Uuid>,
@@ -391,9 +390,18 @@ pub enum Second {
     Invalid,
 }
 
+#[derive(sqlx::FromRow)]
+struct Challenge {
+    id: Uuid,
+    user_id: Uuid,
+    organization_id: Option<Uuid>,
+    attempts: i32,
+    email: String,
+}
+
 /// Checks a login's second step.
-pub async fn second_step(
-    tx: &mut Tx,
+pub(crate) async fn second_step(
+    conn: &mut PgConnection,
     s: &AppState,
     token: &str,
     code: &str,
@@ -401,33 +409,31 @@ pub async fn second_step(
     if token.len() > 128 || code.len() > 32 {
         return Ok(Second::Invalid);
     }
-    let row = sqlx::query(
-        "SELECT c.id, c.user_id, c.organization_id, c.attempts, u.email FROM mfa_challenges c JOIN users u ON u.id = c.user_id \
-         WHERE c.token_hash = $1 AND c.expires_at > now() FOR UPDATE OF c",
+    let challenge: Option<Challenge> = sqlx::query_as(
+        "SELECT c.id, c.user_id, c.organization_id, c.attempts, u.email FROM mfa_challenges c \
+         JOIN users u ON u.id = c.user_id WHERE c.token_hash = $1 AND c.expires_at > now() FOR UPDATE OF c",
     )
     .bind(security::digest(token))
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?;
-    let Some(row) = row else {
+    let Some(c) = challenge.filter(|c| c.attempts < CHALLENGE_ATTEMPTS) else {
         return Ok(Second::Invalid);
     };
-    let (id, user, org, attempts, email): (Uuid, Uuid, Option<Uuid>, i32, String) =
-        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-    if attempts >= CHALLENGE_ATTEMPTS {
-        return Ok(Second::Invalid);
-    }
-    if check_code(tx, s, user, code, false).await? {
+    if check_code(conn, s, c.user_id, code, false).await? {
         sqlx::query("DELETE FROM mfa_challenges WHERE id = $1")
-            .bind(id)
-            .execute(&mut **tx)
+            .bind(c.id)
+            .execute(&mut *conn)
             .await?;
-        Ok(Second::Passed { user, org })
+        Ok(Second::Passed {
+            user: c.user_id,
+            org: c.organization_id,
+        })
     } else {
         sqlx::query("UPDATE mfa_challenges SET attempts = attempts + 1 WHERE id = $1")
-            .bind(id)
-            .execute(&mut **tx)
+            .bind(c.id)
+            .execute(&mut *conn)
             .await?;
-        Ok(Second::Failed { email })
+        Ok(Second::Failed { email: c.email })
     }
 }
 

@@ -10,23 +10,28 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use kit::{
-    ClientIp, FleetConfig, Json, Problem, UserAgent,
-    cache::{Limit, Subject},
-    store::{self, Scope},
+    FleetConfig, Json, Origin, Problem, Timestamp, Uow,
+    utoipa_axum::{router::OpenApiRouter, routes},
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
     AppState,
-    audit::{self, Entry, Origin},
-    security,
+    audit::Entry,
+    limits::{self, Within},
+    problems, rules, security,
     sessions::{self, OrgMembership, Tokens},
 };
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(authorize))
+        .routes(routes!(callback))
+}
 
 const STATE_TTL: Duration = Duration::minutes(10);
 
@@ -133,15 +138,12 @@ pub struct AuthorizeQuery {
     params(("provider" = String, Path, description = "google, microsoft or github"), AuthorizeQuery),
     responses((status = 302, description = "to the provider"), (status = 404, body = kit::ProblemBody),
               (status = 422, body = kit::ProblemBody)))]
-pub async fn authorize(
+async fn authorize(
     State(s): State<AppState>,
-    ip: ClientIp,
     Path(name): Path<String>,
     Query(q): Query<AuthorizeQuery>,
+    _: Within<limits::OAuth>,
 ) -> Result<Response, Problem> {
-    s.limiter
-        .enforce("oauth", Subject::Ip(&ip.0), Limit::per_hour(50))
-        .await?;
     let p = provider(&s, &name)?;
     if !s.oauth.redirects.iter().any(|r| r == &q.redirect_uri) {
         return Err(Problem::invalid(
@@ -149,24 +151,7 @@ pub async fn authorize(
             "is not an allowed redirect URI",
         ));
     }
-    let state = security::random_token(32);
-    let verifier = security::random_token(48);
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    let mut tx = store::begin(&s.db, Scope::system()).await?;
-    sqlx::query("DELETE FROM oauth_states WHERE expires_at <= now()")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO oauth_states (state_hash, provider, code_verifier, redirect_uri, expires_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(security::digest(&state))
-    .bind(p.name)
-    .bind(&verifier)
-    .bind(&q.redirect_uri)
-    .bind(OffsetDateTime::now_utc() + STATE_TTL)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await.map_err(Problem::from)?;
+    let (state, challenge) = remember(&s, p, &q.redirect_uri).await?;
     let location = format!(
         "{}?response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&code_challenge={}&code_challenge_method=S256",
         p.auth_url,
@@ -177,6 +162,30 @@ pub async fn authorize(
         challenge
     );
     Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
+}
+
+/// Stores a new pending sign-in with `p` (single use, 10 minutes; expired ones are dropped);
+/// its `state` and PKCE challenge.
+async fn remember(s: &AppState, p: &Provider, redirect: &str) -> Result<(String, String), Problem> {
+    let state = security::random_token(32);
+    let verifier = security::random_token(48);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let mut uow = s.db.system().await?;
+    sqlx::query("DELETE FROM oauth_states WHERE expires_at <= now()")
+        .execute(&mut *uow)
+        .await?;
+    sqlx::query(
+        "INSERT INTO oauth_states (state_hash, provider, code_verifier, redirect_uri, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(security::digest(&state))
+    .bind(p.name)
+    .bind(&verifier)
+    .bind(redirect)
+    .bind(Timestamp::now() + STATE_TTL)
+    .execute(&mut *uow)
+    .await?;
+    uow.commit().await?;
+    Ok((state, challenge))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -215,11 +224,7 @@ async fn exchange(
 ) -> Result<Identity, Problem> {
     let upstream = |what: &str, e: &dyn std::fmt::Display| {
         tracing::warn!(provider = p.name, error = %e, "{what}");
-        Problem::new(
-            StatusCode::BAD_GATEWAY,
-            "upstream",
-            format!("the sign-in provider did not complete the {what}"),
-        )
+        problems::UPSTREAM.with(format!("the sign-in provider did not complete the {what}"))
     };
     let token: serde_json::Value = s
         .oauth
@@ -308,144 +313,138 @@ async fn exchange(
     params(("provider" = String, Path), CallbackQuery),
     responses((status = 200, body = OAuthLogin), (status = 400, body = kit::ProblemBody),
               (status = 409, body = kit::ProblemBody), (status = 502, body = kit::ProblemBody)))]
-pub async fn callback(
+async fn callback(
     State(s): State<AppState>,
-    ip: ClientIp,
-    ua: UserAgent,
+    origin: Origin,
     Path(name): Path<String>,
     Query(q): Query<CallbackQuery>,
+    _: Within<limits::OAuth>,
 ) -> Result<Json<OAuthLogin>, Problem> {
-    s.limiter
-        .enforce("oauth", Subject::Ip(&ip.0), Limit::per_hour(50))
-        .await?;
     let p = provider(&s, &name)?.clone();
     if let Some(e) = q.error {
-        return Err(Problem::bad_request(format!(
-            "the provider refused: {}",
-            e.chars().take(100).collect::<String>()
-        )));
+        let refusal: String = e.chars().take(100).collect();
+        return Err(problems::OAUTH_REFUSED.with(format!("the provider refused: {refusal}")));
     }
     let (code, state) = match (q.code, q.state) {
         (Some(c), Some(st)) if c.len() <= 2048 && st.len() <= 128 => (c, st),
         _ => return Err(Problem::bad_request("code and state are required")),
     };
-    let invalid = || Problem::bad_request("the sign-in expired or was already used; start again");
-    let mut tx = store::begin(&s.db, Scope::system()).await?;
-    let row = sqlx::query(
-        "DELETE FROM oauth_states WHERE state_hash = $1 AND provider = $2 AND expires_at > now() RETURNING code_verifier, redirect_uri",
-    )
-    .bind(security::digest(&state))
-    .bind(p.name)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(invalid)?;
-    // The state is spent whatever happens next.
-    tx.commit().await.map_err(Problem::from)?;
-    let (verifier, redirect): (String, String) = (row.get(0), row.get(1));
-    let id = exchange(&s, &p, &code, &redirect, &verifier).await?;
-    let email = security::normalise_email("email", &id.email)?;
-    let origin = Origin::new(ip, ua);
-
-    let mut tx = store::begin(&s.db, Scope::system()).await?;
-    let linked: Option<Uuid> = sqlx::query_scalar(
-        "SELECT user_id FROM oauth_identities WHERE provider = $1 AND subject = $2",
-    )
-    .bind(p.name)
-    .bind(&id.subject)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (user_id, first) = match linked {
-        Some(u) => (u, false),
-        None => {
-            if !id.email_verified {
-                return Err(Problem::conflict(
-                    "the provider has not verified this email; sign up with it instead",
-                ));
-            }
-            let (uid, first) = match sessions::load_user_by_email(&mut tx, &email).await? {
-                Some(u) => {
-                    audit::record(
-                        &mut tx,
-                        &origin,
-                        Entry::new("oauth_linked")
-                            .user(u.id)
-                            .meta(serde_json::json!({"provider": p.name})),
-                    )
-                    .await?;
-                    (u.id, false)
-                }
-                None => {
-                    let uid = Uuid::now_v7();
-                    let name = security::text("name", &id.name, 0, 200).unwrap_or_default();
-                    sqlx::query(
-                        "INSERT INTO users (id, email, full_name, user_type, role, email_verified) VALUES ($1, $2, $3, 'client', 'member', true)",
-                    )
-                    .bind(uid)
-                    .bind(&email)
-                    .bind(if name.is_empty() { email.clone() } else { name })
-                    .execute(&mut *tx)
-                    .await?;
-                    (uid, true)
-                }
-            };
-            sqlx::query("INSERT INTO oauth_identities (provider, subject, user_id, email) VALUES ($1, $2, $3, $4)")
-                .bind(p.name)
-                .bind(&id.subject)
-                .bind(uid)
-                .bind(&email)
-                .execute(&mut *tx)
-                .await?;
-            (uid, first)
-        }
-    };
+    let pending = spend_state(&s, &p, &state).await?;
+    let id = exchange(&s, &p, &code, &pending.redirect_uri, &pending.code_verifier).await?;
+    let email = rules::email("email", &id.email)?;
+    let mut uow = s.db.system().await?.from(&origin);
+    let (user_id, first_login) = account_for(&mut uow, &p, &id, &email).await?;
     sqlx::query(
         "UPDATE oauth_identities SET last_login_at = now() WHERE provider = $1 AND subject = $2",
     )
     .bind(p.name)
     .bind(&id.subject)
-    .execute(&mut *tx)
+    .execute(&mut *uow)
     .await?;
-    let user = sessions::load_user(&mut tx, user_id)
+    let user = sessions::load_user(&mut uow, user_id)
         .await?
-        .filter(|u| matches!(u.account_status.as_str(), "active" | "claimed"))
-        .ok_or_else(|| Problem::forbidden("the account is not active"))?;
-    if user
-        .locked_until
-        .is_some_and(|t| t > OffsetDateTime::now_utc())
-    {
-        return Err(Problem::unauthorized("the account is temporarily locked"));
+        .filter(|u| u.account_status.may_sign_in())
+        .ok_or_else(|| problems::ACCOUNT_INACTIVE.with("the account is not active"))?;
+    if user.is_locked() {
+        return Err(problems::ACCOUNT_LOCKED.with("the account is temporarily locked"));
     }
     sqlx::query("UPDATE users SET email_verified = true, last_login_at = now() WHERE id = $1")
         .bind(user.id)
-        .execute(&mut *tx)
+        .execute(&mut *uow)
         .await?;
-    let orgs = sessions::memberships(&mut tx, user.id).await?;
-    let tokens = sessions::issue(
-        &mut tx,
-        &s,
-        &user,
-        sessions::pick_org(&orgs, None, user.organization_id),
-        None,
-        &origin,
-    )
-    .await?;
-    audit::record(
-        &mut tx,
-        &origin,
-        Entry::new("oauth_login")
-            .user(user.id)
-            .meta(serde_json::json!({"provider": p.name})),
-    )
-    .await?;
-    tx.commit().await.map_err(Problem::from)?;
+    let orgs = sessions::memberships(&mut uow, user.id).await?;
+    let org = sessions::pick_org(&orgs, None, user.organization_id);
+    let tokens = sessions::issue(&mut uow, &s, &user, org, None).await?;
+    let meta = serde_json::json!({"provider": p.name});
+    uow.audit(Entry::new("oauth_login").user(user.id).meta(meta))
+        .await?;
+    uow.commit().await?;
     Ok(Json(OAuthLogin {
         user_id: user.id,
         email: user.email,
         provider: p.name.to_string(),
-        first_login: first,
+        first_login,
         organizations: orgs,
         tokens,
     }))
+}
+
+#[derive(sqlx::FromRow)]
+struct PendingSignIn {
+    code_verifier: String,
+    redirect_uri: String,
+}
+
+/// Takes the pending sign-in of `state`: it is spent (committed) whatever happens next.
+async fn spend_state(s: &AppState, p: &Provider, state: &str) -> Result<PendingSignIn, Problem> {
+    let mut uow = s.db.system().await?;
+    let pending: PendingSignIn = sqlx::query_as(
+        "DELETE FROM oauth_states WHERE state_hash = $1 AND provider = $2 AND expires_at > now() RETURNING code_verifier, redirect_uri",
+    )
+    .bind(security::digest(state))
+    .bind(p.name)
+    .fetch_optional(&mut *uow)
+    .await?
+    .ok_or_else(|| {
+        problems::OAUTH_STATE_INVALID.with("the sign-in expired or was already used; start again")
+    })?;
+    uow.commit().await?;
+    Ok(pending)
+}
+
+/// The account `id` signs in to: its linked one, else the account with the same (verified)
+/// email — linking it — else a new one; and whether it is new.
+async fn account_for(
+    uow: &mut Uow,
+    p: &Provider,
+    id: &Identity,
+    email: &str,
+) -> Result<(Uuid, bool), Problem> {
+    let linked: Option<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM oauth_identities WHERE provider = $1 AND subject = $2",
+    )
+    .bind(p.name)
+    .bind(&id.subject)
+    .fetch_optional(&mut **uow)
+    .await?;
+    if let Some(user) = linked {
+        return Ok((user, false));
+    }
+    if !id.email_verified {
+        return Err(problems::OAUTH_EMAIL_UNVERIFIED
+            .with("the provider has not verified this email; sign up with it instead"));
+    }
+    let (user, first) = match sessions::load_user_by_email(uow, email).await? {
+        Some(u) => {
+            let meta = serde_json::json!({"provider": p.name});
+            uow.audit(Entry::new("oauth_linked").user(u.id).meta(meta))
+                .await?;
+            (u.id, false)
+        }
+        None => {
+            let user = Uuid::now_v7();
+            let name = kit::input::check_text(&id.name, 0, 200).unwrap_or_default();
+            sqlx::query(
+                "INSERT INTO users (id, email, full_name, user_type, role, email_verified) VALUES ($1, $2, $3, 'client', 'member', true)",
+            )
+            .bind(user)
+            .bind(email)
+            .bind(if name.is_empty() { email } else { name.as_str() })
+            .execute(&mut **uow)
+            .await?;
+            (user, true)
+        }
+    };
+    sqlx::query(
+        "INSERT INTO oauth_identities (provider, subject, user_id, email) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(p.name)
+    .bind(&id.subject)
+    .bind(user)
+    .bind(email)
+    .execute(&mut **uow)
+    .await?;
+    Ok((user, first))
 }
 
 /// OAuth settings of the service.

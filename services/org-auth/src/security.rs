@@ -1,6 +1,6 @@
-//! Credentials: Argon2id password hashes, password strength, work-email rules, random secrets
-//! and their stored digests.
-use std::{collections::HashSet, sync::LazyLock};
+//! Credentials: Argon2id password hashes, random secrets (tokens, codes) and their stored
+//! digests. The rules a password or an address must follow are in `rules`.
+use std::sync::LazyLock;
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
@@ -59,150 +59,6 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
     .unwrap_or(false)
 }
 
-/// Password rules: 10–128 characters, three of lower case, upper case, digits and symbols,
-/// and not the email's local part.
-pub fn check_password(field: &str, password: &str, email: &str) -> Result<(), Problem> {
-    let len = password.chars().count();
-    if len < 10 {
-        return Err(Problem::invalid(field, "must be at least 10 characters"));
-    }
-    if len > 128 {
-        return Err(Problem::invalid(field, "must be at most 128 characters"));
-    }
-    let classes = [
-        password.chars().any(|c| c.is_lowercase()),
-        password.chars().any(|c| c.is_uppercase()),
-        password.chars().any(|c| c.is_ascii_digit()),
-        password.chars().any(|c| !c.is_alphanumeric()),
-    ];
-    if classes.iter().filter(|c| **c).count() < 3 {
-        return Err(Problem::invalid(
-            field,
-            "must mix at least three of: lower case, upper case, digits, symbols",
-        ));
-    }
-    let local = email.split('@').next().unwrap_or_default().to_lowercase();
-    if local.len() >= 4 && password.to_lowercase().contains(&local) {
-        return Err(Problem::invalid(
-            field,
-            "must not contain your email address",
-        ));
-    }
-    Ok(())
-}
-
-static FREE: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
-    include_str!("../data/free_email_domains.txt")
-        .lines()
-        .collect()
-});
-static DISPOSABLE: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
-    include_str!("../data/disposable_email_domains.txt")
-        .lines()
-        .collect()
-});
-
-/// Normalises and checks an email address: syntax, length; returns it lower-cased.
-pub fn normalise_email(field: &str, email: &str) -> Result<String, Problem> {
-    let email = email.trim().to_lowercase();
-    let bad = || Problem::invalid(field, "is not a valid email address");
-    if email.len() > 254 || email.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(bad());
-    }
-    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
-    if local.is_empty()
-        || local.len() > 64
-        || domain.len() < 3
-        || !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-        || domain.contains("..")
-        || !domain
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        || local.contains('@')
-    {
-        return Err(bad());
-    }
-    Ok(email)
-}
-
-/// Work email only: free-mail and disposable domains (shipped lists, `data/`) are refused,
-/// including their subdomains.
-pub fn require_work_email(field: &str, email: &str) -> Result<String, Problem> {
-    let email = normalise_email(field, email)?;
-    let domain = email.split_once('@').map(|(_, d)| d).unwrap_or_default();
-    let mut d = domain;
-    loop {
-        if FREE.contains(d) {
-            return Err(Problem::invalid(
-                field,
-                "use your work email address; free email providers are not accepted",
-            ));
-        }
-        if DISPOSABLE.contains(d) {
-            return Err(Problem::invalid(
-                field,
-                "disposable email addresses are not accepted",
-            ));
-        }
-        match d.split_once('.') {
-            Some((_, rest)) if rest.contains('.') => d = rest,
-            _ => break,
-        }
-    }
-    Ok(email)
-}
-
-/// A text field: trimmed, within bounds, no control characters.
-pub fn text(field: &str, value: &str, min: usize, max: usize) -> Result<String, Problem> {
-    let v = value.trim();
-    let n = v.chars().count();
-    if n < min {
-        return Err(Problem::invalid(
-            field,
-            format!("must be at least {min} characters"),
-        ));
-    }
-    if n > max {
-        return Err(Problem::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    if v.chars().any(|c| c.is_control()) {
-        return Err(Problem::invalid(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(v.to_string())
-}
-
-/// An optional text field.
-pub fn opt_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, Problem> {
-    value
-        .map(|v| text(field, v, 0, max))
-        .transpose()
-        .map(|v| v.filter(|s| !s.is_empty()))
-}
-
-/// An http(s) URL.
-pub fn opt_url(field: &str, value: Option<&str>) -> Result<Option<String>, Problem> {
-    let Some(v) = opt_text(field, value, 2048)? else {
-        return Ok(None);
-    };
-    let ok = (v.starts_with("https://") || v.starts_with("http://"))
-        && v.len() > "https://".len()
-        && !v.contains(char::is_whitespace)
-        && !v.contains(['<', '>', '"']);
-    if ok {
-        Ok(Some(v))
-    } else {
-        Err(Problem::invalid(field, "must be an http(s) URL"))
-    }
-}
-
 /// `n` random bytes, URL-safe base64 (no padding): `random_token(32)` carries 256 bits.
 pub fn random_token(n: usize) -> String {
     use base64::Engine;
@@ -229,6 +85,27 @@ pub fn verification_code() -> String {
     out
 }
 
+/// An assisted account's claim token, `CLAIM-XXXXXXXX-XXXXXXXX-XXXXXXXX-XXXXXXXX`: 160 random
+/// bits in Crockford base32 (no ambiguous letters), grouped for reading aloud.
+pub fn claim_token() -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes).expect("the operating system's random generator failed");
+    let mut bits = 0u64;
+    let mut n = 0;
+    let mut chars = String::with_capacity(32);
+    for b in bytes {
+        bits = (bits << 8) | u64::from(b);
+        n += 8;
+        while n >= 5 {
+            n -= 5;
+            chars.push(ALPHABET[((bits >> n) & 31) as usize] as char);
+        }
+    }
+    let groups: Vec<&str> = (0..4).map(|i| &chars[i * 8..i * 8 + 8]).collect();
+    format!("CLAIM-{}", groups.join("-"))
+}
+
 /// The stored form of a secret: SHA-256, hex. Secrets are random and long, so a fast hash is
 /// right here (unlike passwords).
 pub fn digest(secret: &str) -> String {
@@ -238,44 +115,6 @@ pub fn digest(secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn work_email_rules() {
-        assert_eq!(
-            require_work_email("email", " John@Acme.com ").expect("work"),
-            "john@acme.com"
-        );
-        for free in [
-            "a@gmail.com",
-            "a@yahoo.co.uk",
-            "a@outlook.com",
-            "a@proton.me",
-        ] {
-            assert!(require_work_email("email", free).is_err(), "{free}");
-        }
-        assert!(require_work_email("email", "a@mailinator.com").is_err());
-        assert!(require_work_email("email", "a@example.com").is_err());
-        for bad in [
-            "",
-            "a",
-            "a@b",
-            "@acme.com",
-            "a@@acme.com",
-            "a b@acme.com",
-            "a@acme..com",
-            "a@acme.com\u{0}",
-        ] {
-            assert!(normalise_email("email", bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn password_rules() {
-        assert!(check_password("password", "SecurePass123!", "john@acme.com").is_ok());
-        assert!(check_password("password", "short1!A", "john@acme.com").is_err());
-        assert!(check_password("password", "alllowercaseletters", "john@acme.com").is_err());
-        assert!(check_password("password", "John.Doe-2025xyz!", "john.doe@acme.com").is_err());
-    }
 
     #[test]
     fn codes_and_tokens() {
@@ -289,6 +128,16 @@ mod tests {
         assert_eq!(t.len(), 43);
         assert_ne!(t, random_token(32));
         assert_eq!(digest("x").len(), 64);
+    }
+
+    #[test]
+    fn claim_tokens_carry_160_bits_in_a_readable_form() {
+        let t = claim_token();
+        assert_eq!(t.len(), "CLAIM-".len() + 4 * 8 + 3);
+        assert!(t.starts_with("CLAIM-"));
+        assert!(t[6..].chars().all(|c| c == '-'
+            || (c.is_ascii_alphanumeric() && !"ILOU".contains(c) && !c.is_ascii_lowercase())));
+        assert_ne!(t, claim_token());
     }
 
     #[tokio::test]

@@ -1,13 +1,17 @@
-//! Access and refresh tokens. Access tokens are short-lived RS256 JWTs; refresh tokens are
-//! opaque, stored as digests, rotated on every use, and grouped in families so that replaying
-//! a rotated token (a sign of theft) revokes the whole family.
-use kit::{Problem, auth::Claims, store::Tx};
+//! Access and refresh tokens, and the user rows sessions are made for. Access tokens are
+//! short-lived RS256 JWTs; refresh tokens are opaque, stored as digests, rotated on every use,
+//! and grouped in families so that replaying a rotated token (a sign of theft) revokes the
+//! whole family.
+use kit::{Problem, Timestamp, Uow, auth::Claims, sqlx::PgConnection};
 use serde::Serialize;
-use sqlx::Row;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use uuid::Uuid;
 
-use crate::{AppState, audit::Origin, security};
+use crate::{
+    AppState,
+    rules::{AccountStatus, Role, UserKind},
+    security,
+};
 
 pub const REFRESH_DAYS: i64 = 30;
 
@@ -17,49 +21,80 @@ pub struct User {
     pub id: Uuid,
     pub email: String,
     pub full_name: String,
-    pub user_type: String,
+    pub user_type: UserKind,
     pub organization_id: Option<Uuid>,
     pub role: String,
     pub email_verified: bool,
-    pub account_status: String,
+    pub account_status: AccountStatus,
     pub password_hash: Option<String>,
-    pub locked_until: Option<OffsetDateTime>,
+    pub locked_until: Option<Timestamp>,
     pub agent_id: Option<Uuid>,
     pub mfa_enabled: bool,
 }
 
-pub const USER_COLUMNS: &str = "id, email, full_name, user_type, organization_id, role, \
-    email_verified, account_status, password_hash, locked_until, agent_id, mfa_enabled";
+impl User {
+    /// Locked after repeated failed sign-ins, until `locked_until`.
+    pub fn is_locked(&self) -> bool {
+        self.locked_until.is_some_and(|t| t > Timestamp::now())
+    }
+}
+
+/// The columns of a [`User`], by name (a literal, so queries stay literal SQL).
+macro_rules! user_columns {
+    () => {
+        "id, email, full_name, user_type, organization_id, role, email_verified, account_status, \
+         password_hash, locked_until, agent_id, mfa_enabled"
+    };
+}
+
+pub async fn load_user(conn: &mut PgConnection, id: Uuid) -> Result<Option<User>, Problem> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn load_user_by_email(
+    conn: &mut PgConnection,
+    email: &str,
+) -> Result<Option<User>, Problem> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE lower(email) = lower($1)"
+    ))
+    .bind(email)
+    .fetch_optional(conn)
+    .await?)
+}
 
 /// One organisation of a user.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct OrgMembership {
     pub organization_id: Uuid,
     pub organization_name: String,
-    pub role: String,
+    pub role: Role,
     pub slug: String,
     #[serde(skip)]
     pub permissions: serde_json::Value,
 }
 
-pub async fn memberships(tx: &mut Tx, user: Uuid) -> Result<Vec<OrgMembership>, Problem> {
-    let rows = sqlx::query(
-        "SELECT m.organization_id, o.name, o.slug, m.role, m.permissions FROM team_memberships m \
-         JOIN organizations o ON o.id = m.organization_id WHERE m.user_id = $1 ORDER BY m.created_at",
+pub async fn memberships(
+    conn: &mut PgConnection,
+    user: Uuid,
+) -> Result<Vec<OrgMembership>, Problem> {
+    Ok(sqlx::query_as(
+        "SELECT m.organization_id, o.name AS organization_name, o.slug, m.role, m.permissions \
+         FROM team_memberships m JOIN organizations o ON o.id = m.organization_id \
+         WHERE m.user_id = $1 ORDER BY m.created_at",
     )
     .bind(user)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| OrgMembership {
-            organization_id: r.get(0),
-            organization_name: r.get(1),
-            slug: r.get(2),
-            role: r.get(3),
-            permissions: r.get(4),
-        })
-        .collect())
+    .fetch_all(conn)
+    .await?)
 }
 
 /// Tokens handed to a client.
@@ -86,7 +121,7 @@ pub fn pick_org(
 }
 
 fn claims_for(user: &User, org: Option<&OrgMembership>) -> Claims {
-    let mut c = if user.user_type == "agent" {
+    let mut c = if user.user_type == UserKind::Agent {
         let mut c = Claims::agent(
             user.id,
             user.agent_id.unwrap_or(user.id),
@@ -98,7 +133,7 @@ fn claims_for(user: &User, org: Option<&OrgMembership>) -> Claims {
         let mut c = Claims::client(
             user.id,
             org.map(|o| o.organization_id),
-            org.map(|o| o.role.clone()).unwrap_or_default(),
+            org.map(|o| o.role.as_str()).unwrap_or_default(),
         );
         if let Some(serde_json::Value::Object(p)) = org.map(|o| &o.permissions) {
             for (service, actions) in p {
@@ -118,17 +153,18 @@ fn claims_for(user: &User, org: Option<&OrgMembership>) -> Claims {
     c
 }
 
-/// Issues an access token and a new refresh token (in `family`, or a new family).
+/// Issues an access token and a new refresh token (in `family`, or a new family), recorded
+/// with the unit of work's origin.
 pub async fn issue(
-    tx: &mut Tx,
-    state: &AppState,
+    uow: &mut Uow,
+    s: &AppState,
     user: &User,
     org: Option<&OrgMembership>,
     family: Option<Uuid>,
-    origin: &Origin,
 ) -> Result<Tokens, Problem> {
-    let access_token = state.signer.issue(claims_for(user, org))?;
+    let access_token = s.signer.issue(claims_for(user, org))?;
     let refresh_token = security::random_token(32);
+    let origin = uow.origin().clone();
     sqlx::query(
         "INSERT INTO refresh_tokens (id, family_id, user_id, organization_id, token_hash, expires_at, ip_address, user_agent) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -138,16 +174,16 @@ pub async fn issue(
     .bind(user.id)
     .bind(org.map(|o| o.organization_id))
     .bind(security::digest(&refresh_token))
-    .bind(OffsetDateTime::now_utc() + Duration::days(REFRESH_DAYS))
+    .bind(Timestamp::now() + Duration::days(REFRESH_DAYS))
     .bind(&origin.ip)
     .bind(&origin.user_agent)
-    .execute(&mut **tx)
+    .execute(&mut **uow)
     .await?;
     Ok(Tokens {
         access_token,
         refresh_token,
         token_type: "Bearer",
-        expires_in: i64::try_from(state.signer.ttl().as_secs()).unwrap_or(900),
+        expires_in: i64::try_from(s.signer.ttl().as_secs()).unwrap_or(900),
     })
 }
 
@@ -166,55 +202,66 @@ pub enum Presented {
     Invalid,
 }
 
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    id: Uuid,
+    family_id: Uuid,
+    user_id: Uuid,
+    organization_id: Option<Uuid>,
+    expires_at: Timestamp,
+    rotated_at: Option<Timestamp>,
+    revoked_at: Option<Timestamp>,
+}
+
 /// Checks and rotates a refresh token (row-locked, so two concurrent uses cannot both win).
-pub async fn present(tx: &mut Tx, token: &str) -> Result<Presented, Problem> {
-    let row = sqlx::query(
+pub async fn present(conn: &mut PgConnection, token: &str) -> Result<Presented, Problem> {
+    let row: Option<RefreshRow> = sqlx::query_as(
         "SELECT id, family_id, user_id, organization_id, expires_at, rotated_at, revoked_at \
          FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
     )
     .bind(security::digest(token))
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(r) = row else {
         return Ok(Presented::Invalid);
     };
-    let (id, family, user): (Uuid, Uuid, Uuid) = (r.get(0), r.get(1), r.get(2));
-    let rotated: Option<OffsetDateTime> = r.get(5);
-    let revoked: Option<OffsetDateTime> = r.get(6);
-    if rotated.is_some() {
-        revoke_family(tx, family, "reuse_detected").await?;
-        return Ok(Presented::Reused { user });
+    if r.rotated_at.is_some() {
+        revoke_family(conn, r.family_id, "reuse_detected").await?;
+        return Ok(Presented::Reused { user: r.user_id });
     }
-    let expires: OffsetDateTime = r.get(4);
-    if revoked.is_some() || expires <= OffsetDateTime::now_utc() {
+    if r.revoked_at.is_some() || r.expires_at <= Timestamp::now() {
         return Ok(Presented::Invalid);
     }
     sqlx::query("UPDATE refresh_tokens SET rotated_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(&mut **tx)
+        .bind(r.id)
+        .execute(&mut *conn)
         .await?;
     Ok(Presented::Valid {
-        user,
-        org: r.get(3),
-        family,
+        user: r.user_id,
+        org: r.organization_id,
+        family: r.family_id,
     })
 }
 
-pub async fn revoke_family(tx: &mut Tx, family: Uuid, reason: &str) -> Result<u64, Problem> {
+pub async fn revoke_family(
+    conn: &mut PgConnection,
+    family: Uuid,
+    reason: &str,
+) -> Result<u64, Problem> {
     Ok(sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = $2 \
          WHERE family_id = $1 AND revoked_at IS NULL",
     )
     .bind(family)
     .bind(reason)
-    .execute(&mut **tx)
+    .execute(conn)
     .await?
     .rows_affected())
 }
 
 /// Revokes every refresh token of `user` (all organisations, or one).
 pub async fn revoke_user(
-    tx: &mut Tx,
+    conn: &mut PgConnection,
     user: Uuid,
     org: Option<Uuid>,
     reason: &str,
@@ -226,25 +273,7 @@ pub async fn revoke_user(
     .bind(user)
     .bind(org)
     .bind(reason)
-    .execute(&mut **tx)
+    .execute(conn)
     .await?
     .rows_affected())
-}
-
-pub async fn load_user(tx: &mut Tx, id: Uuid) -> Result<Option<User>, Problem> {
-    Ok(sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?)
-}
-
-pub async fn load_user_by_email(tx: &mut Tx, email: &str) -> Result<Option<User>, Problem> {
-    Ok(sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)"
-    )))
-    .bind(email)
-    .fetch_optional(&mut **tx)
-    .await?)
 }

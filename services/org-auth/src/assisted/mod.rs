@@ -1,0 +1,353 @@
+//! Assisted accounts (spec §0, endpoints 11–16): a platform admin — or a sales agent holding
+//! `assisted_signup.create` — creates a client's user and organisation (`setup`); the client
+//! claims the account with a single-use token within 30 days (`claim`); unclaimed accounts
+//! are reminded, then expire (`expiry`). Here: who may manage them, and reading them.
+use std::marker::PhantomData;
+
+use axum::{
+    extract::{FromRequestParts, Path, State},
+    http::request::Parts,
+};
+use kit::{
+    Json, Problem, Query, Timestamp, Uow,
+    auth::Principal,
+    input::Limit,
+    sqlx::PgConnection,
+    store::Scope,
+    utoipa_axum::{router::OpenApiRouter, routes},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    AppState,
+    rules::{Page, vocabulary},
+};
+
+mod claim;
+mod expiry;
+mod setup;
+
+pub(crate) use expiry::sweep as expiry_sweep;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(setup::assisted_signup))
+        .routes(routes!(list_assisted))
+        .routes(routes!(get_assisted))
+        .routes(routes!(claim::claim_account))
+        .routes(routes!(claim::resend_claim))
+        .routes(routes!(setup::grant_access))
+}
+
+/// What managing assisted accounts takes: `assisted_signup.<NAME>`.
+pub(crate) trait Permission {
+    const NAME: &'static str;
+}
+pub(crate) struct Create;
+impl Permission for Create {
+    const NAME: &'static str = "create";
+}
+pub(crate) struct Read;
+impl Permission for Read {
+    const NAME: &'static str = "read";
+}
+pub(crate) struct Update;
+impl Permission for Update {
+    const NAME: &'static str = "update";
+}
+
+/// A platform agent allowed to manage assisted accounts with `A`: platform admins always,
+/// agents holding `assisted_signup.<A>`. Checked before the body is read.
+pub(crate) struct Assisting<A> {
+    pub principal: Principal,
+    pub agent_id: Uuid,
+    _permission: PhantomData<A>,
+}
+
+impl<A: Permission, S: Send + Sync> FromRequestParts<S> for Assisting<A> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Problem> {
+        let principal = Principal::from_request_parts(parts, s).await?;
+        let Some(agent_id) = principal.agent.as_ref().map(|a| a.agent_id) else {
+            return Err(Problem::forbidden(
+                "assisted accounts are managed by platform agents",
+            ));
+        };
+        principal.require_permission("assisted_signup", A::NAME)?;
+        Ok(Assisting {
+            principal,
+            agent_id,
+            _permission: PhantomData,
+        })
+    }
+}
+
+impl<A> Assisting<A> {
+    /// Sales agents see only the accounts they created; platform admins see all.
+    fn sees_all(&self) -> bool {
+        self.principal.is_platform_admin()
+    }
+
+    /// A unit of work across the organisations agents serve, acted by this agent.
+    async fn begin(&self, s: &AppState) -> Result<Uow, Problem> {
+        Ok(s.db.begin(Scope::agent(None)).await?.by(&self.principal))
+    }
+}
+
+/// Where an assisted account stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum AssistedStatus {
+    AssistedUnclaimed,
+    Claimed,
+    Expired,
+}
+
+vocabulary!(AssistedStatus, "must be assisted_unclaimed, claimed or expired", {
+    AssistedUnclaimed => "assisted_unclaimed", Claimed => "claimed", Expired => "expired",
+});
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct AssistedAccount {
+    pub user_id: Uuid,
+    pub organization_id: Uuid,
+    pub email: String,
+    pub company_name: String,
+    /// `assisted_unclaimed`, `claimed` or `expired`.
+    pub account_status: AssistedStatus,
+    pub created_by: Uuid,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub claimed_at: Option<Timestamp>,
+    pub last_activity: Option<Timestamp>,
+    pub notes: Option<String>,
+}
+
+/// An [`AssistedAccount`] by name, from `assisted_accounts a JOIN users u` (a literal, so
+/// queries stay literal SQL).
+macro_rules! account_columns {
+    () => {
+        "a.user_id, a.organization_id, u.email, a.company_name, \
+         CASE WHEN a.claimed_at IS NOT NULL THEN 'claimed' \
+              WHEN a.expired_at IS NOT NULL OR a.expires_at <= now() THEN 'expired' \
+              ELSE 'assisted_unclaimed' END AS account_status, \
+         a.created_by_agent_id AS created_by, a.created_at, a.expires_at, a.claimed_at, \
+         greatest(a.last_activity_at, u.last_login_at) AS last_activity, a.notes"
+    };
+}
+/// Loads an assisted account the caller may see (else 404).
+async fn visible<A>(
+    conn: &mut PgConnection,
+    who: &Assisting<A>,
+    user: Uuid,
+) -> Result<AssistedAccount, Problem> {
+    let a: AssistedAccount = sqlx::query_as(concat!(
+        "SELECT ",
+        account_columns!(),
+        " FROM assisted_accounts a JOIN users u ON u.id = a.user_id WHERE a.user_id = $1"
+    ))
+    .bind(user)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| Problem::not_found("assisted account"))?;
+    if !who.sees_all() && a.created_by != who.agent_id {
+        return Err(Problem::not_found("assisted account"));
+    }
+    Ok(a)
+}
+
+/// One assisted account (platform admins; agents with `assisted_signup.read`, their own).
+#[utoipa::path(get, path = "/api/v1/auth/assisted-accounts/{user_id}", tag = "assisted accounts",
+    security(("bearer" = [])), params(("user_id" = Uuid, Path)),
+    responses((status = 200, body = AssistedAccount), (status = 404, body = kit::ProblemBody)))]
+async fn get_assisted(
+    State(s): State<AppState>,
+    who: Assisting<Read>,
+    Path(user): Path<Uuid>,
+) -> Result<Json<AssistedAccount>, Problem> {
+    let mut uow = who.begin(&s).await?;
+    Ok(Json(visible(&mut uow, &who, user).await?))
+}
+
+/// Which accounts a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Filter {
+    Unclaimed,
+    Claimed,
+    Expired,
+}
+
+vocabulary!(Filter, "must be unclaimed, claimed or expired", {
+    Unclaimed => "unclaimed", Claimed => "claimed", Expired => "expired",
+});
+
+impl Filter {
+    fn status(self) -> AssistedStatus {
+        match self {
+            Filter::Unclaimed => AssistedStatus::AssistedUnclaimed,
+            Filter::Claimed => AssistedStatus::Claimed,
+            Filter::Expired => AssistedStatus::Expired,
+        }
+    }
+}
+
+/// What a listing is sorted by (a column).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub enum SortBy {
+    #[default]
+    #[serde(rename = "created_at")]
+    Created,
+    #[serde(rename = "expires_at")]
+    Expires,
+    #[serde(rename = "claimed_at")]
+    Claimed,
+}
+
+vocabulary!(SortBy, "must be created_at, expires_at or claimed_at", {
+    Created => "created_at", Expires => "expires_at", Claimed => "claimed_at",
+});
+
+/// A listing's direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    Asc,
+    #[default]
+    Desc,
+}
+
+vocabulary!(Order, "must be asc or desc", { Asc => "asc", Desc => "desc" });
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `unclaimed`, `claimed` or `expired`.
+    #[serde(default)]
+    #[param(value_type = Option<Filter>)]
+    pub status: Option<Filter>,
+    #[serde(default)]
+    pub agent_id: Option<Uuid>,
+    #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1)]
+    pub page: Page,
+    #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Limit<50, 100>,
+    /// `created_at` (default), `expires_at` or `claimed_at`.
+    #[serde(default)]
+    #[param(value_type = Option<SortBy>)]
+    pub sort_by: SortBy,
+    /// `desc` (default) or `asc`.
+    #[serde(default)]
+    #[param(value_type = Option<Order>)]
+    pub order: Order,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pagination {
+    pub current_page: u32,
+    pub total_pages: i64,
+    pub total_accounts: i64,
+    pub per_page: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Summary {
+    pub total_unclaimed: i64,
+    pub total_claimed: i64,
+    pub total_expired: i64,
+}
+
+impl Summary {
+    fn total(&self, filter: Option<Filter>) -> i64 {
+        match filter {
+            None => self.total_unclaimed + self.total_claimed + self.total_expired,
+            Some(Filter::Unclaimed) => self.total_unclaimed,
+            Some(Filter::Claimed) => self.total_claimed,
+            Some(Filter::Expired) => self.total_expired,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssistedList {
+    pub accounts: Vec<AssistedAccount>,
+    pub pagination: Pagination,
+    pub summary: Summary,
+}
+
+/// The accounts an agent's listing covers: its own, or (platform admins) one agent's or all.
+macro_rules! scoped_accounts {
+    () => {
+        concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM assisted_accounts a JOIN users u ON u.id = a.user_id \
+             WHERE ($1::uuid IS NULL OR a.created_by_agent_id = $1)"
+        )
+    };
+}
+
+/// Assisted accounts with filters, sorting, pagination and counts. Sales agents see only
+/// the accounts they created.
+#[utoipa::path(get, path = "/api/v1/auth/assisted-accounts", tag = "assisted accounts",
+    security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = AssistedList), (status = 403, body = kit::ProblemBody)))]
+async fn list_assisted(
+    State(s): State<AppState>,
+    who: Assisting<Read>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<AssistedList>, Problem> {
+    // A sales agent's scope is its own accounts, whatever it asks for.
+    let agent = if who.sees_all() {
+        q.agent_id
+    } else {
+        Some(who.agent_id)
+    };
+    let status = q.status.map(|f| f.status().as_str());
+    let mut uow = who.begin(&s).await?;
+    let summary: Summary = sqlx::query_as(concat!(
+        "SELECT count(*) FILTER (WHERE account_status = 'assisted_unclaimed') AS total_unclaimed, \
+         count(*) FILTER (WHERE account_status = 'claimed') AS total_claimed, \
+         count(*) FILTER (WHERE account_status = 'expired') AS total_expired FROM (",
+        scoped_accounts!(),
+        ") x"
+    ))
+    .bind(agent)
+    .fetch_one(&mut *uow)
+    .await?;
+    let total = summary.total(q.status);
+    // The sort column and direction come from the closed vocabularies above.
+    let accounts: Vec<AssistedAccount> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        concat!(
+            "SELECT * FROM (",
+            scoped_accounts!(),
+            ") x WHERE ($2::text IS NULL OR account_status = $2) \
+             ORDER BY {} {} NULLS LAST, user_id LIMIT $3 OFFSET $4"
+        ),
+        q.sort_by.as_str(),
+        q.order.as_str().to_ascii_uppercase()
+    )))
+    .bind(agent)
+    .bind(status)
+    .bind(q.limit.as_i64())
+    .bind(q.page.offset(q.limit.get()))
+    .fetch_all(&mut *uow)
+    .await?;
+    let per_page = q.limit.as_i64();
+    Ok(Json(AssistedList {
+        accounts,
+        pagination: Pagination {
+            current_page: q.page.get(),
+            total_pages: (total + per_page - 1) / per_page,
+            total_accounts: total,
+            per_page: q.limit.get(),
+        },
+        summary,
+    }))
+}

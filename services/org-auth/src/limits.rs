@@ -1,0 +1,108 @@
+//! The service's rate limits, in one place. Budgets per client address are checked by the
+//! [`Within`] extractor before the request body is read, so every attempt counts — invalid ones
+//! too — and an address over its budget is answered 429 whatever it sent. Budgets per key (an
+//! address, a token, an organisation, an agent) are spent by the handler once it knows the key.
+use std::marker::PhantomData;
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use kit::{
+    ClientIp, Problem,
+    cache::{Limit, Subject},
+};
+
+use crate::AppState;
+
+/// A named budget: at most `limit` calls per key.
+pub(crate) struct Budget {
+    pub name: &'static str,
+    pub limit: Limit,
+}
+
+impl Budget {
+    const fn new(name: &'static str, limit: Limit) -> Self {
+        Budget { name, limit }
+    }
+
+    /// Counts one call for `key`; 429 with `Retry-After` over the budget.
+    pub async fn spend(&self, s: &AppState, key: &str) -> Result<(), Problem> {
+        s.limiter
+            .enforce(self.name, Subject::Key(key), self.limit)
+            .await?;
+        Ok(())
+    }
+
+    /// Counts one call for `key`; whether it was within the budget (for refusals that must
+    /// look like success).
+    pub async fn allows(&self, s: &AppState, key: &str) -> Result<bool, Problem> {
+        Ok(s.limiter
+            .check(self.name, Subject::Key(key), self.limit)
+            .await?
+            .allowed)
+    }
+}
+
+/// Verification attempts per email address.
+pub(crate) const VERIFY_EMAIL: Budget = Budget::new("verify-email", Limit::per_hour(5));
+/// Reset mails per address (beyond it, the request is silently not served).
+pub(crate) const RESET_MAIL: Budget = Budget::new("password-reset-email", Limit::per_hour(5));
+/// Claim attempts per claim token.
+pub(crate) const CLAIM: Budget = Budget::new("claim", Limit::per_hour(5));
+/// Invitations per organisation.
+pub(crate) const INVITATIONS: Budget = Budget::new("invitations", Limit::per_day(100));
+/// Assisted accounts per agent.
+pub(crate) const ASSISTED_SIGNUPS: Budget = Budget::new("assisted-signup", Limit::per_day(100));
+/// Claim links re-sent per account.
+pub(crate) const CLAIM_RESENDS: Budget = Budget::new("resend-claim", Limit::per_day(10));
+
+/// A budget per client address.
+pub(crate) trait PerAddress {
+    const BUDGET: Budget;
+}
+
+/// Signups per address.
+pub(crate) struct Signup;
+impl PerAddress for Signup {
+    const BUDGET: Budget = Budget::new("signup", Limit::per_hour(10));
+}
+
+/// Sign-in attempts per address (both steps).
+pub(crate) struct Login;
+impl PerAddress for Login {
+    const BUDGET: Budget = Budget::new("login", Limit::per_hour(20));
+}
+
+/// Reset requests per address.
+pub(crate) struct PasswordReset;
+impl PerAddress for PasswordReset {
+    const BUDGET: Budget = Budget::new("password-reset", Limit::per_hour(10));
+}
+
+/// New passwords set with a mailed token, per address.
+pub(crate) struct PasswordResetConfirm;
+impl PerAddress for PasswordResetConfirm {
+    const BUDGET: Budget = Budget::new("password-reset-confirm", Limit::per_hour(20));
+}
+
+/// OAuth starts and callbacks per address.
+pub(crate) struct OAuth;
+impl PerAddress for OAuth {
+    const BUDGET: Budget = Budget::new("oauth", Limit::per_hour(50));
+}
+
+/// A request within the per-address budget `B`, counted before the body is read.
+pub(crate) struct Within<B>(PhantomData<B>);
+
+impl<B: PerAddress> FromRequestParts<AppState> for Within<B> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Problem> {
+        let ClientIp(ip) = match ClientIp::from_request_parts(parts, s).await {
+            Ok(ip) => ip,
+            Err(never) => match never {},
+        };
+        s.limiter
+            .enforce(B::BUDGET.name, Subject::Ip(&ip), B::BUDGET.limit)
+            .await?;
+        Ok(Within(PhantomData))
+    }
+}

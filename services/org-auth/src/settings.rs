@@ -1,0 +1,65 @@
+//! The service's own settings, read once at start: a malformed value stops start-up naming
+//! the variable. (The MFA key and the OAuth providers are read where they are built.)
+use std::time::Duration;
+
+use kit::FleetConfig;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How often unclaimed assisted accounts are reminded and expired
+    /// (`ORG_AUTH_EXPIRY_SWEEP_SECS`, 60 by default).
+    pub expiry_sweep: Duration,
+    /// Base of links in emails and answers, without a trailing `/` (`APP_BASE_URL`;
+    /// `http://localhost:3000` in development).
+    pub app_url: String,
+}
+
+impl Settings {
+    pub fn read(config: &FleetConfig) -> anyhow::Result<Self> {
+        Ok(Settings {
+            expiry_sweep: config.secs_or("ORG_AUTH_EXPIRY_SWEEP_SECS", Duration::from_secs(60))?,
+            app_url: config
+                .require("APP_BASE_URL", Some("http://localhost:3000"))?
+                .trim_end_matches('/')
+                .to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let mut env: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.insert("FLEET_ENV".into(), "development".into());
+        Settings::read(&FleetConfig::from_map(env)?)
+    }
+
+    #[test]
+    fn defaults_and_given_values() -> anyhow::Result<()> {
+        let d = read(&[])?;
+        assert_eq!(d.expiry_sweep, Duration::from_secs(60));
+        assert_eq!(d.app_url, "http://localhost:3000");
+        let s = read(&[
+            ("ORG_AUTH_EXPIRY_SWEEP_SECS", "5"),
+            ("APP_BASE_URL", "https://app.workflow.com/"),
+        ])?;
+        assert_eq!(s.expiry_sweep, Duration::from_secs(5));
+        assert_eq!(s.app_url, "https://app.workflow.com");
+        Ok(())
+    }
+
+    #[test]
+    fn a_malformed_sweep_period_stops_start_up_naming_the_variable() {
+        for bad in ["abc", "0", "-5", "1.5"] {
+            let err = read(&[("ORG_AUTH_EXPIRY_SWEEP_SECS", bad)])
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains("ORG_AUTH_EXPIRY_SWEEP_SECS"), "{bad}: {err}");
+        }
+    }
+}
