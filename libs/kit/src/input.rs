@@ -31,6 +31,9 @@ fn string_schema() -> ObjectBuilder {
 /// string, deserialise through `parse`, and its OpenAPI schema.
 macro_rules! string_input {
     ($ty:ident $(<$(const $p:ident: $pt:ty),*>)?, $schema:expr) => {
+        string_input!($ty $(<$(const $p: $pt),*>)?, $schema, Cow::Borrowed(stringify!($ty)));
+    };
+    ($ty:ident $(<$(const $p:ident: $pt:ty),*>)?, $schema:expr, $name:expr) => {
         impl$(<$(const $p: $pt),*>)? Deref for $ty$(<$($p),*>)? {
             type Target = str;
             fn deref(&self) -> &str {
@@ -71,7 +74,7 @@ macro_rules! string_input {
         }
         impl$(<$(const $p: $pt),*>)? utoipa::ToSchema for $ty$(<$($p),*>)? {
             fn name() -> Cow<'static, str> {
-                Cow::Borrowed(stringify!($ty))
+                $name
             }
         }
         impl$(<$(const $p: $pt),*>)? $ty$(<$($p),*>)? {
@@ -111,9 +114,19 @@ impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
     }
 }
 
-string_input!(Text<const MIN: usize, const MAX: usize>, || string_schema()
-    .min_length(Some(MIN))
-    .max_length(Some(MAX)));
+string_input!(
+    Text<const MIN: usize, const MAX: usize>,
+    || string_schema().min_length(Some(MIN)).max_length(Some(MAX)),
+    Self::schema_name()
+);
+
+// Each bound is its own schema: one shared component name would let one field's bounds
+// overwrite another's in the OpenAPI document.
+impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Owned(format!("Text_{MIN}_{MAX}"))
+    }
+}
 
 /// Optional free text of at most `MAX` characters: absent, `null` or blank is `None`. Declare
 /// the field `#[serde(default)]`.
@@ -171,7 +184,7 @@ impl<const MAX: usize> utoipa::PartialSchema for OptText<MAX> {
 
 impl<const MAX: usize> utoipa::ToSchema for OptText<MAX> {
     fn name() -> Cow<'static, str> {
-        Cow::Borrowed("OptText")
+        Cow::Owned(format!("OptText_{MAX}"))
     }
 }
 
@@ -419,7 +432,7 @@ impl<const DEFAULT: u32, const MAX: u32> utoipa::PartialSchema for Limit<DEFAULT
 
 impl<const DEFAULT: u32, const MAX: u32> utoipa::ToSchema for Limit<DEFAULT, MAX> {
     fn name() -> Cow<'static, str> {
-        Cow::Borrowed("Limit")
+        Cow::Owned(format!("Limit_{DEFAULT}_{MAX}"))
     }
 }
 
@@ -551,6 +564,14 @@ mod tests {
         assert!(bad(with("site", "ftp://x.y".into())).contains("http(s) URL"));
         assert!(bad(with("limit", 0.into())).contains("1 to 100"));
         assert!(bad(with("limit", "x".into())).contains("whole number"));
+    }
+
+    #[test]
+    fn each_bound_is_its_own_schema() {
+        use utoipa::ToSchema;
+        assert_ne!(Text::<1, 100>::name(), Text::<2, 100>::name());
+        assert_ne!(OptText::<10>::name(), OptText::<20>::name());
+        assert_eq!(Email::name(), "Email");
     }
 
     #[test]

@@ -263,25 +263,94 @@ impl ProblemType {
 
     /// An answer of this type with `detail`.
     pub fn with(&self, detail: impl Into<String>) -> Problem {
-        let status =
-            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        Problem::new(status, self.slug, detail).with_title(self.title)
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut p = Problem::new(status, self.slug, detail).with_title(self.title);
+        // Every 401 carries the challenge, whichever type it is.
+        p.www_authenticate = status == StatusCode::UNAUTHORIZED;
+        p
     }
 }
 
 /// The problem types every service answers with (the kit's own), for the catalogue.
 pub const COMMON: &[ProblemType] = &[
-    ProblemType::new(400, "bad-request", "Bad Request", "The request cannot be read (malformed JSON or query)."),
-    ProblemType::new(401, "unauthorized", "Unauthorized", "No or invalid credentials."),
-    ProblemType::new(403, "forbidden", "Forbidden", "Authenticated but not allowed."),
-    ProblemType::new(404, "not-found", "Not Found", "No such resource, or not visible to the caller (another tenant's ids answer the same)."),
-    ProblemType::new(409, "conflict", "Conflict", "Conflicts with the current state."),
-    ProblemType::new(413, "payload-too-large", "Payload Too Large", "The body is larger than the limit."),
-    ProblemType::new(415, "unsupported-media-type", "Unsupported Media Type", "The body is not JSON."),
-    ProblemType::new(422, "validation", "Unprocessable Entity", "A field is invalid; `errors` names each."),
-    ProblemType::new(429, "rate-limited", "Too Many Requests", "A rate limit was reached; retry after `retry_after` seconds."),
-    ProblemType::new(500, "internal", "Internal Server Error", "The server failed; quote the correlation id."),
-    ProblemType::new(503, "unavailable", "Service Unavailable", "A dependency is down; retry shortly."),
+    ProblemType::new(
+        400,
+        "bad-request",
+        "Bad Request",
+        "The request cannot be read (malformed JSON or query).",
+    ),
+    ProblemType::new(
+        401,
+        "unauthorized",
+        "Unauthorized",
+        "No or invalid credentials.",
+    ),
+    ProblemType::new(
+        403,
+        "forbidden",
+        "Forbidden",
+        "Authenticated but not allowed.",
+    ),
+    ProblemType::new(
+        404,
+        "not-found",
+        "Not Found",
+        "No such resource, or not visible to the caller (another tenant's ids answer the same).",
+    ),
+    ProblemType::new(
+        405,
+        "method-not-allowed",
+        "Method Not Allowed",
+        "The resource does not answer this method; `Allow` names those it does.",
+    ),
+    ProblemType::new(
+        408,
+        "timeout",
+        "Request Timeout",
+        "The request took longer than the server's limit; it may be retried.",
+    ),
+    ProblemType::new(
+        409,
+        "conflict",
+        "Conflict",
+        "Conflicts with the current state.",
+    ),
+    ProblemType::new(
+        413,
+        "payload-too-large",
+        "Payload Too Large",
+        "The body is larger than the limit.",
+    ),
+    ProblemType::new(
+        415,
+        "unsupported-media-type",
+        "Unsupported Media Type",
+        "The body is not JSON.",
+    ),
+    ProblemType::new(
+        422,
+        "validation",
+        "Unprocessable Entity",
+        "A field is invalid; `errors` names each.",
+    ),
+    ProblemType::new(
+        429,
+        "rate-limited",
+        "Too Many Requests",
+        "A rate limit was reached; retry after `retry_after` seconds.",
+    ),
+    ProblemType::new(
+        500,
+        "internal",
+        "Internal Server Error",
+        "The server failed; quote the correlation id.",
+    ),
+    ProblemType::new(
+        503,
+        "unavailable",
+        "Service Unavailable",
+        "A dependency is down; retry shortly.",
+    ),
 ];
 
 /// A handler result whose error is a [`Problem`].
