@@ -7,7 +7,7 @@ FLEET := $(CARGO_TARGET_DIR)/debug/fleet
 FLEET_RELEASE := $(CARGO_TARGET_DIR)/release/fleet
 NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help deps build run demo admin migrate test test-rust chart kong lint fmt bench images clean-test-dbs
+.PHONY: help deps build run demo admin migrate test test-rust chart kong fuzz fuzz-ci lint fmt bench images clean-test-dbs
 
 help:
 	@echo "make run     start the datastores, the whole fleet and the gateway on :8000 (FLEET_ENV=development)"
@@ -15,6 +15,7 @@ help:
 	@echo "make admin EMAIL=you@acme.com"
 	@echo "            create the first platform admin locally (asks for its password, twice)"
 	@echo "make test    every test against the real datastores, the chart and the Kong config"
+	@echo "make fuzz    Schemathesis against every built service's OpenAPI document (FUZZ_BUDGET=600 s)"
 	@echo "make lint    rustfmt check and clippy with warnings denied"
 	@echo "make bench   benchmarks (release build); prints figures"
 	@echo "make chart   render and validate the Helm chart"
@@ -48,7 +49,7 @@ admin:
 	FLEET_ENV=development $(FLEET) migrate --target all </dev/null
 	@FLEET=$(FLEET) FLEET_ENV=development scripts/admin.sh "$(strip $(EMAIL))"
 
-test: deps test-rust chart kong
+test: deps test-rust chart kong fuzz-ci
 
 test-rust:
 ifeq ($(NEXTEST),yes)
@@ -62,6 +63,15 @@ chart:
 
 kong:
 	scripts/kong-test.sh
+
+# Schemathesis (pinned, installed on first use) against the OpenAPI document of every service
+# that is not planned, on a fleet of its own; non-zero on any failure. FUZZ_BUDGET is the fuzzing
+# time in seconds, shared by the runs; `make test` makes the short one (about 100 s in all).
+fuzz: deps build
+	@FLEET=$(FLEET) scripts/fuzz.sh
+
+fuzz-ci: deps build
+	@FLEET=$(FLEET) FUZZ_BUDGET=$${FUZZ_BUDGET:-60} scripts/fuzz.sh
 
 lint:
 	cargo fmt --all -- --check

@@ -210,12 +210,15 @@ async fn main() -> anyhow::Result<()> {
                 let shared = runtime::Shared::from_config(FleetConfig::from_map(env)?, true)?;
                 let mut out = serde_json::Map::new();
                 for d in defs {
+                    // The document as the service serves it at /openapi.json.
+                    let mut openapi = runtime::describe(&shared, d).await?;
+                    kit::openapi::finish(&mut openapi, d.name, d.summary, d.problems);
                     out.insert(
                         d.name.to_string(),
                         serde_json::json!({
                             "status": d.status.as_str(),
                             "public_prefixes": d.public_prefixes,
-                            "openapi": runtime::describe(&shared, d).await?,
+                            "openapi": openapi,
                         }),
                     );
                 }

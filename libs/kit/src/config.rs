@@ -1,9 +1,10 @@
 //! Typed configuration from the environment.
 //!
 //! Two modes: `FLEET_ENV=development` fills in explicit local defaults (the datastores on
-//! 127.0.0.1 that `make run` starts, an ephemeral signing key generated at start-up) and says so
-//! in the log; any other value — including unset — is production, where every connection
-//! setting and secret must be given and a missing one stops start-up with a message naming it.
+//! 127.0.0.1 that `make run` starts, secrets generated on the first start and kept under
+//! `var/`) and says so in the log; any other value — including unset — is production, where
+//! every connection setting and secret must be given and a missing one stops start-up with a
+//! message naming it.
 use std::{collections::HashMap, net::IpAddr, path::PathBuf, time::Duration};
 
 use crate::service::ServiceDef;
@@ -236,12 +237,134 @@ impl FleetConfig {
         self.mode == Mode::Development
     }
 
+    /// Where a development run keeps what must survive a restart (generated secrets):
+    /// `FLEET_STATE_DIR`, by default `var` in the working directory (`make run` runs from the
+    /// checkout's root).
+    pub fn state_dir(&self) -> PathBuf {
+        self.get("FLEET_STATE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("var"))
+    }
+
+    /// The file [`FleetConfig::dev_secret`] keeps `name` in.
+    pub fn dev_secret_path(&self, name: &str) -> PathBuf {
+        self.state_dir().join(name)
+    }
+
+    /// A development secret kept in `<state dir>/<name>`, so that later starts reuse it: read
+    /// when the file exists, otherwise `generate`d once and created atomically with mode 600
+    /// (written to a private temporary file, then linked into place without replacing
+    /// anything, so processes starting together end up with the same value). A file that group
+    /// or others may access is refused. Logs the path, never the value. Production never gets
+    /// here: there the setting the secret stands in for is required.
+    pub fn dev_secret(
+        &self,
+        name: &str,
+        generate: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+    ) -> anyhow::Result<Vec<u8>> {
+        use std::{
+            io::Write as _,
+            os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _},
+        };
+        anyhow::ensure!(
+            self.is_dev(),
+            "{name}: secrets are generated only in development (FLEET_ENV=development)"
+        );
+        anyhow::ensure!(
+            !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\']),
+            "{name:?} is not a plain file name"
+        );
+        let path = self.dev_secret_path(name);
+        if let Some(value) = read_private(&path)? {
+            tracing::info!(path = %path.display(), "development mode: using the kept secret");
+            return Ok(value);
+        }
+        let dir = self.state_dir();
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+        let value = generate()?;
+        anyhow::ensure!(!value.is_empty(), "{name}: generated an empty secret");
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        // Only a crashed earlier process with this process's id can have left this name.
+        let _ = std::fs::remove_file(&tmp);
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| {
+                f.write_all(&value)?;
+                f.sync_all()
+            });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            anyhow::bail!("writing {}: {e}", tmp.display());
+        }
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    "development mode: generated a secret, kept (mode 600) for later starts"
+                );
+                Ok(value)
+            }
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_private(&path)?
+                .ok_or_else(|| anyhow::anyhow!("{} vanished while being created", path.display())),
+            Err(e) => Err(anyhow::anyhow!("creating {}: {e}", path.display())),
+        }
+    }
+
     /// A raw setting (services read their own provider settings through this).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.env
             .get(key)
             .map(String::as_str)
             .filter(|v| !v.trim().is_empty())
+    }
+
+    /// A typed setting: `default` when unset; a value that does not parse stops start-up with
+    /// a message naming the variable (`ORG_AUTH_EXPIRY_SWEEP_SECS must be …, got "abc"`).
+    pub fn parse_or<T>(&self, key: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.trim().parse::<T>().map_err(|e| {
+                ConfigError(format!(
+                    "{key} must be a {}, got {v:?}: {e}",
+                    std::any::type_name::<T>()
+                ))
+            }),
+        }
+    }
+
+    /// A period in whole seconds, at least 1: `default` when unset, start-up stops naming the
+    /// variable on anything else.
+    pub fn secs_or(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Duration::from_secs)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{key} must be a positive whole number of seconds, got {v:?}"
+                    ))
+                }),
+        }
     }
 
     /// A setting that must be present in production; `dev_default` applies in development.
@@ -310,6 +433,31 @@ impl FleetConfig {
     }
 }
 
+/// The contents of a secret file, `None` when there is none. Refuses a file that is not a plain
+/// file, that group or others may access, or that is empty.
+fn read_private(path: &std::path::Path) -> anyhow::Result<Option<Vec<u8>>> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => anyhow::bail!("reading {}: {e}", path.display()),
+    };
+    anyhow::ensure!(meta.is_file(), "{} is not a file", path.display());
+    let mode = meta.permissions().mode() & 0o777;
+    anyhow::ensure!(
+        mode & 0o077 == 0,
+        "{} holds a secret but its mode is {mode:03o}: make it private (chmod 600) or delete it to have a new one generated",
+        path.display()
+    );
+    let value = std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    anyhow::ensure!(
+        !value.is_empty(),
+        "{} is empty: delete it to have a new secret generated",
+        path.display()
+    );
+    Ok(Some(value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +492,29 @@ mod tests {
     }
 
     #[test]
+    fn typed_service_settings_name_the_variable() {
+        let cfg = FleetConfig::from_map(map(&[
+            ("FLEET_ENV", "development"),
+            ("X_SWEEP_SECS", "abc"),
+            ("X_ZERO_SECS", "0"),
+            ("X_RATIO", "0.5"),
+        ]))
+        .expect("config");
+        let err = cfg
+            .secs_or("X_SWEEP_SECS", Duration::from_secs(60))
+            .expect_err("abc is not a period");
+        assert!(err.to_string().contains("X_SWEEP_SECS"), "{err}");
+        assert!(cfg.secs_or("X_ZERO_SECS", Duration::from_secs(1)).is_err());
+        assert_eq!(
+            cfg.secs_or("X_UNSET_SECS", Duration::from_secs(7))
+                .expect("default"),
+            Duration::from_secs(7)
+        );
+        assert_eq!(cfg.parse_or("X_RATIO", 1.0_f64).expect("ratio"), 0.5);
+        assert!(cfg.parse_or("X_SWEEP_SECS", 1_u32).is_err());
+    }
+
+    #[test]
     fn bad_numbers_are_named() {
         let err = FleetConfig::from_map(map(&[
             ("FLEET_ENV", "development"),
@@ -351,6 +522,80 @@ mod tests {
         ]))
         .expect_err("must fail");
         assert!(err.0.contains("FLEET_DB_POOL_MAX"));
+    }
+
+    fn with_state(dir: &std::path::Path) -> FleetConfig {
+        FleetConfig::from_map(map(&[
+            ("FLEET_ENV", "development"),
+            ("FLEET_STATE_DIR", dir.to_str().expect("utf-8 path")),
+        ]))
+        .expect("dev config")
+    }
+
+    fn temp_dir() -> PathBuf {
+        std::env::temp_dir().join(format!("fleet-state-{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    #[test]
+    fn a_dev_secret_is_generated_once_private_and_reused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = temp_dir();
+        let c = with_state(&dir.join("nested"));
+        let first = c
+            .dev_secret("key", || Ok(b"one".to_vec()))
+            .expect("generated");
+        assert_eq!(first, b"one");
+        let path = c.dev_secret_path("key");
+        let mode = std::fs::metadata(&path).expect("file").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let again = c
+            .dev_secret("key", || panic!("must not generate again"))
+            .expect("read back");
+        assert_eq!(again, b"one");
+        // No temporary files left beside it.
+        let names: Vec<_> = std::fs::read_dir(dir.join("nested"))
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("key")]);
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = c
+            .dev_secret("key", || Ok(b"two".to_vec()))
+            .expect_err("readable by others");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn concurrent_starts_agree_on_one_dev_secret() {
+        let dir = temp_dir();
+        let c = with_state(&dir);
+        let got: Vec<Vec<u8>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8u8)
+                .map(|i| {
+                    let c = &c;
+                    s.spawn(move || c.dev_secret("key", || Ok(vec![b'a' + i; 16])).expect("secret"))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        let on_disk = std::fs::read(c.dev_secret_path("key")).expect("file");
+        assert!(got.iter().all(|v| *v == on_disk), "every caller has the kept value");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn dev_secrets_are_refused_in_production() {
+        let c = FleetConfig::from_map(map(&[
+            ("FLEET_REDIS_URL", "redis://x"),
+            ("FLEET_KAFKA_BOOTSTRAP", "x:9092"),
+            ("FLEET_JWT_ISSUER", "i"),
+            ("FLEET_JWT_AUDIENCE", "a"),
+            ("FLEET_STATE_DIR", "/nonexistent"),
+        ]))
+        .expect("prod config");
+        assert!(c.dev_secret("key", || Ok(b"x".to_vec())).is_err());
     }
 
     #[test]

@@ -107,20 +107,22 @@ async fn problem_json(req: Request, next: Next) -> Response {
         Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
         Err(_) => String::new(),
     };
-    let mut p = if status.is_server_error() {
+    let p = if status.is_server_error() {
         Problem::internal(format!("{status}: {text}"))
     } else {
         let detail = match status {
             StatusCode::NOT_FOUND => "no such resource".to_string(),
             StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this resource".to_string(),
+            StatusCode::REQUEST_TIMEOUT => "the request took too long".to_string(),
             _ if text.is_empty() => status.canonical_reason().unwrap_or("error").to_string(),
             _ => text,
         };
-        Problem::new(status, "http", detail)
+        // A type of the catalogue the OpenAPI documents list, where one has this status.
+        match problem::COMMON.iter().find(|t| t.status == status.as_u16()) {
+            Some(t) => t.with(detail),
+            None => Problem::new(status, "http", detail),
+        }
     };
-    if status == StatusCode::REQUEST_TIMEOUT {
-        p = Problem::unavailable("the request took too long").with_title("Request Timeout");
-    }
     let mut out = p.into_response();
     *out.status_mut() = status;
     if let Some(allow) = parts.headers.get(header::ALLOW) {
@@ -144,6 +146,8 @@ pub struct HttpParts {
     pub internal: crate::grpc::InternalAuth,
     pub service: &'static str,
     pub summary: &'static str,
+    /// The service's own problem types, listed in its OpenAPI document with the kit's.
+    pub problems: &'static [problem::ProblemType],
     pub metrics: Metrics,
     pub readiness: Readiness,
     pub verifier: auth::Verifier,
@@ -151,15 +155,12 @@ pub struct HttpParts {
     pub timeout: std::time::Duration,
 }
 
-/// Assembles a service's router: its own routes, `/healthz/*`, `/metrics`, `/openapi.json`,
-/// then the middleware.
-pub fn assemble(routes: Router, mut openapi: OpenApi, p: HttpParts) -> Router {
-    openapi.info = utoipa::openapi::InfoBuilder::new()
-        .title(format!("{} API", p.service))
-        .version(env!("CARGO_PKG_VERSION"))
-        .description(Some(p.summary))
-        .build();
-    let openapi_json: Arc<String> = Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".into()));
+/// Assembles a service's router: its own routes, `/healthz/*`, `/metrics`, `/openapi.json`
+/// (the document [`crate::openapi::document`] finishes, as `fleet openapi` prints it), then the
+/// middleware.
+pub fn assemble(routes: Router, openapi: OpenApi, p: HttpParts) -> Router {
+    let openapi_json: Arc<String> =
+        Arc::new(crate::openapi::document(openapi, p.service, p.summary, p.problems).to_string());
     let metrics = p.metrics.clone();
     let readiness = p.readiness.clone();
     let system = Router::new()
@@ -249,13 +250,7 @@ fn json_problem(r: JsonRejection) -> Problem {
             let msg = std::error::Error::source(&e)
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| e.body_text());
-            let field = field_of(&msg);
-            // The detail names the field once ("a.b: unknown field …", not "a.b: a.b: …").
-            let text = msg
-                .strip_prefix(&format!("{field}: "))
-                .unwrap_or(&msg)
-                .to_string();
-            Problem::invalid(field, text)
+            invalid_from_serde(&msg)
         }
         JsonRejection::JsonSyntaxError(e) => Problem::bad_request(format!(
             "malformed JSON: {}",
@@ -277,6 +272,31 @@ fn json_problem(r: JsonRejection) -> Problem {
         }
         other => Problem::bad_request(other.body_text()),
     }
+}
+
+/// A 422 naming the field of a serde message (`a.b: must be at most 5 characters at line 1
+/// column 9` → field `a.b`, message `must be at most 5 characters`).
+pub(crate) fn invalid_from_serde(msg: &str) -> Problem {
+    let field = field_of(msg);
+    // The detail names the field once ("a.b: unknown field …", not "a.b: a.b: …").
+    let text = msg.strip_prefix(&format!("{field}: ")).unwrap_or(msg);
+    Problem::invalid(field, strip_position(text))
+}
+
+/// serde_json appends the position of the error (` at line 1 column 30`): the field already
+/// says where.
+fn strip_position(msg: &str) -> String {
+    if let Some(i) = msg.rfind(" at line ") {
+        let tail = &msg[i + " at line ".len()..];
+        let mut parts = tail.split(" column ");
+        if let (Some(l), Some(c), None) = (parts.next(), parts.next(), parts.next())
+            && l.bytes().all(|b| b.is_ascii_digit())
+            && c.bytes().all(|b| b.is_ascii_digit())
+        {
+            return msg[..i].to_string();
+        }
+    }
+    msg.to_string()
 }
 
 /// The field a serde message is about, when it says (`missing field `x``, `unknown field `x``,
@@ -324,6 +344,10 @@ mod tests {
         assert_eq!(field_of("role: unknown variant `boss`"), "role");
         assert_eq!(field_of("items[0].sku: invalid type"), "items[0].sku");
         assert_eq!(field_of("invalid type: integer"), "body");
+        assert_eq!(
+            super::strip_position("must be at most 5 characters at line 1 column 9"),
+            "must be at most 5 characters"
+        );
     }
 }
 

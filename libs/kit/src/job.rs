@@ -107,7 +107,7 @@ mod tests {
             let n = n2.clone();
             async move {
                 let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                anyhow::ensure!(i % 2 == 0, "odd run");
+                anyhow::ensure!(i.is_multiple_of(2), "odd run");
                 Ok(())
             }
         });

@@ -10,6 +10,7 @@ pub mod http;
 pub mod input;
 pub mod job;
 pub mod metrics;
+pub mod openapi;
 pub mod readiness;
 pub mod runtime;
 pub mod service;

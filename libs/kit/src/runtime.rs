@@ -28,8 +28,9 @@ pub struct Shared {
 
 impl Shared {
     /// Builds the shared resources from configuration. Signing keys come from
-    /// `FLEET_JWT_SIGNING_KEY_FILE`; in development without one, a key is generated for this run
-    /// (there is no built-in key). Verifiers use `FLEET_JWT_JWKS_URL`, or the in-process signer's
+    /// `FLEET_JWT_SIGNING_KEY_FILE`; in development without one, a key generated on the first
+    /// start and kept in the state directory (`var/jwt-signing-key.pem`, mode 600) — there is no
+    /// built-in key. Verifiers use `FLEET_JWT_JWKS_URL`, or the in-process signer's
     /// keys when the issuer runs in the same process.
     pub fn from_config(config: FleetConfig, needs_signer: bool) -> anyhow::Result<Self> {
         let signer = load_signer(&config, needs_signer)?;
@@ -97,10 +98,23 @@ fn load_signer(config: &FleetConfig, needed: bool) -> anyhow::Result<Option<auth
                 "configuration: FLEET_JWT_SIGNING_KEY_FILE is required in production to issue tokens"
             );
         }
+        // Kept in the state directory, so a restart does not log everyone out.
+        let name = "jwt-signing-key.pem";
+        let pem = config
+            .dev_secret(name, || Ok(auth::SigningKey::generate_pem()?.into_bytes()))
+            .context("development signing key (or set FLEET_JWT_SIGNING_KEY_FILE)")?;
+        let key = auth::SigningKey::from_pem(&pem, None).with_context(|| {
+            format!(
+                "{} is not an RSA private key: delete it to have a new one generated",
+                config.dev_secret_path(name).display()
+            )
+        })?;
         tracing::warn!(
-            "development mode: no FLEET_JWT_SIGNING_KEY_FILE, generated a signing key for this run"
+            path = %config.dev_secret_path(name).display(),
+            kid = key.kid(),
+            "development mode: no FLEET_JWT_SIGNING_KEY_FILE, signing with the kept development key"
         );
-        keys.push(auth::SigningKey::generate()?);
+        keys.push(key);
     }
     Ok(Some(auth::Signer::new(
         keys,
@@ -252,6 +266,7 @@ pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fle
                 internal: crate::grpc::InternalAuth::new(&shared.config),
                 service: def.name,
                 summary: def.summary,
+                problems: def.problems,
                 metrics,
                 readiness: readiness.clone(),
                 verifier: shared.verifier.clone(),
@@ -348,7 +363,7 @@ pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fle
         }
         for job in parts.jobs {
             let name = job.name;
-            let fut = (job.run)(shutdown.clone());
+            let fut = job.start(shutdown.clone(), metrics_handle.clone());
             tasks.push(tokio::spawn(async move {
                 fut.await;
                 tracing::debug!(job = name, "job stopped");

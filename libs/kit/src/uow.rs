@@ -270,3 +270,92 @@ impl DerefMut for Uow {
         &mut self.tx
     }
 }
+
+/// What domain code shared by request handlers and event consumers writes through: queries on
+/// the connection (`.execute(&mut *w)`), events and audit entries. A request's [`Uow`] is one; a
+/// consumer's transaction, taken with [`Db::within`], is the other.
+pub trait Work: DerefMut<Target = PgConnection> + Send {
+    /// Writes `event` to the outbox, as [`Uow::emit`].
+    fn emit<E: Event>(
+        &mut self,
+        org: Uuid,
+        subject: impl ToString + Send,
+        event: &E,
+    ) -> impl Future<Output = Result<Uuid, Problem>> + Send;
+
+    /// Writes an audit entry, as [`Uow::audit`].
+    fn audit<A: Audit>(&mut self, entry: A) -> impl Future<Output = Result<(), Problem>> + Send;
+}
+
+impl Work for Uow {
+    fn emit<E: Event>(
+        &mut self,
+        org: Uuid,
+        subject: impl ToString + Send,
+        event: &E,
+    ) -> impl Future<Output = Result<Uuid, Problem>> + Send {
+        Uow::emit(self, org, subject, event)
+    }
+
+    fn audit<A: Audit>(&mut self, entry: A) -> impl Future<Output = Result<(), Problem>> + Send {
+        Uow::audit(self, entry)
+    }
+}
+
+/// A unit of work in a transaction its caller owns and commits — an event consumer's, whose
+/// effect commits with the record of the handled event. Events and audit entries as in a
+/// [`Uow`] (system actor and origin); no after-commit effects.
+pub struct Within<'t> {
+    tx: &'t mut Tx,
+    source: &'static str,
+    ctx: AuditContext,
+}
+
+impl Db {
+    /// `tx` (a consumer's transaction) as a unit of work in `scope`, which is set on it now. A
+    /// failure is the store's, so a consumer keeps telling a database outage from a bad event.
+    pub async fn within<'t>(
+        &self,
+        tx: &'t mut Tx,
+        scope: Scope,
+    ) -> Result<Within<'t>, store::StoreError> {
+        store::set_scope(tx, scope).await?;
+        Ok(Within {
+            tx,
+            source: self.source,
+            ctx: AuditContext {
+                actor: Actor::default(),
+                origin: Origin::system(),
+                scope,
+            },
+        })
+    }
+}
+
+impl Work for Within<'_> {
+    async fn emit<E: Event>(
+        &mut self,
+        org: Uuid,
+        subject: impl ToString + Send,
+        event: &E,
+    ) -> Result<Uuid, Problem> {
+        Ok(outbox::publish(self.tx, self.source, org, subject, event).await?)
+    }
+
+    fn audit<A: Audit>(&mut self, entry: A) -> impl Future<Output = Result<(), Problem>> + Send {
+        entry.write(self.tx, &self.ctx)
+    }
+}
+
+impl Deref for Within<'_> {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        self.tx
+    }
+}
+
+impl DerefMut for Within<'_> {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        self.tx
+    }
+}

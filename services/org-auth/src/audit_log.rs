@@ -65,14 +65,14 @@ pub struct AuditQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<Bound>,
     #[serde(default)]
-    #[param(value_type = Option<u32>, minimum = 1)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000000)]
     pub page: Page,
     #[serde(default)]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Limit<50, 1000>,
     /// `json` (default) or `csv`.
     #[serde(default)]
-    #[param(value_type = Option<Format>)]
+    #[param(value_type = Option<Format>, inline)]
     pub format: Format,
 }
 

@@ -228,23 +228,23 @@ vocabulary!(Order, "must be asc or desc", { Asc => "asc", Desc => "desc" });
 pub struct ListQuery {
     /// `unclaimed`, `claimed` or `expired`.
     #[serde(default)]
-    #[param(value_type = Option<Filter>)]
+    #[param(value_type = Option<Filter>, inline)]
     pub status: Option<Filter>,
     #[serde(default)]
     pub agent_id: Option<Uuid>,
     #[serde(default)]
-    #[param(value_type = Option<u32>, minimum = 1)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000000)]
     pub page: Page,
     #[serde(default)]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Limit<50, 100>,
     /// `created_at` (default), `expires_at` or `claimed_at`.
     #[serde(default)]
-    #[param(value_type = Option<SortBy>)]
+    #[param(value_type = Option<SortBy>, inline)]
     pub sort_by: SortBy,
     /// `desc` (default) or `asc`.
     #[serde(default)]
-    #[param(value_type = Option<Order>)]
+    #[param(value_type = Option<Order>, inline)]
     pub order: Order,
 }
 

@@ -41,7 +41,11 @@ impl PartialSchema for OptUrl {
 }
 impl ToSchema for OptUrl {}
 
-/// A 1-based page number of a listing, 1 when absent (`#[serde(default)]`).
+/// The last page a listing serves (documented as the parameter's maximum).
+pub const MAX_PAGE: u32 = 1_000_000;
+
+/// A 1-based page number of a listing, 1 when absent (`#[serde(default)]`), at most
+/// [`MAX_PAGE`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page(u32);
 
@@ -76,6 +80,9 @@ impl<'de> Deserialize<'de> for Page {
         };
         match n.map(u32::try_from) {
             Some(Ok(0)) => Err(de::Error::custom("starts at 1")),
+            Some(Ok(n)) if n > MAX_PAGE => Err(de::Error::custom(format!(
+                "must be at most {MAX_PAGE}"
+            ))),
             Some(Ok(n)) => Ok(Page(n)),
             _ => Err(de::Error::custom("must be a whole number")),
         }
@@ -101,6 +108,8 @@ mod tests {
         );
         assert_eq!(refusal(0.into()), "starts at 1");
         assert_eq!(refusal("x".into()), "must be a whole number");
+        assert_eq!(refusal(2_147_483_648_u64.into()), "must be a whole number");
+        assert_eq!(refusal(1_000_001.into()), "must be at most 1000000");
         assert_eq!(Page(3).offset(20), 40);
         assert_eq!(OptUrl::parse(Some("  ")), Ok(OptUrl(None)));
         assert_eq!(
