@@ -3,14 +3,19 @@
 //! agent-permissions plugin) knows the admin like any other agent.
 use anyhow::Context as _;
 use kit::{
-    FleetConfig,
+    Db, FleetConfig,
     contracts::events::v1,
-    store::{self, Scope, outbox},
+    store::{self, Scope},
+    uow::Work as _,
 };
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::{SERVICE, SOURCE, activity, agents::default_permissions, now_rfc3339};
+use crate::{
+    SERVICE,
+    activity::Entry,
+    rules::{self, Role},
+};
 
 /// Creates the profile of a platform admin whose login org-auth created (`user`, `agent`).
 pub async fn create_platform_admin_profile(
@@ -23,10 +28,12 @@ pub async fn create_platform_admin_profile(
     let mut pool_cfg = store::PoolConfig::new(config.database_url(&SERVICE, false)?, "fleet-admin");
     pool_cfg.max_connections = 1;
     let pool = store::connect_lazy(&pool_cfg)?;
+    let db = Db::new(pool.clone(), SERVICE.name);
     let mut tx = store::begin(&pool, Scope::system())
         .await
         .context("connecting to human-agent's database (has `make run` or `fleet migrate` run?)")?;
-    let roles = vec!["platform_admin".to_string()];
+    let mut w = db.within(&mut tx, Scope::system()).await?;
+    let roles = vec![Role::PlatformAdmin.to_string()];
     sqlx::query(
         "INSERT INTO agent_profiles (agent_id, user_id, email, full_name, primary_role, roles, permissions, max_capacity) \
          VALUES ($1, $2, $3, $4, 'platform_admin', $5, $6, 1)",
@@ -36,32 +43,20 @@ pub async fn create_platform_admin_profile(
     .bind(email)
     .bind(full_name)
     .bind(&roles)
-    .bind(default_permissions(&roles))
-    .execute(&mut *tx)
+    .bind(rules::default_permissions(&[Role::PlatformAdmin]))
+    .execute(&mut *w)
     .await
     .context("creating the platform admin's agent profile")?;
-    outbox::publish(
-        &mut tx,
-        SOURCE,
-        Uuid::nil(),
-        agent,
-        &v1::AgentRegistered {
-            agent_id: agent.to_string(),
-            roles: roles.clone(),
-            timestamp: now_rfc3339(),
-        },
-    )
-    .await?;
-    activity::log(
-        &mut tx,
-        agent,
-        None,
-        "agent_registered",
-        None,
-        json!({"by": "fleet admin"}),
-    )
-    .await
-    .map_err(|p| anyhow::anyhow!("{}", p.detail()))?;
+    let registered = v1::AgentRegistered {
+        agent_id: agent.to_string(),
+        roles,
+    };
+    let detail = |p: kit::Problem| anyhow::anyhow!("{}", p.detail());
+    w.emit(Uuid::nil(), agent, &registered)
+        .await
+        .map_err(detail)?;
+    let entry = Entry::new(agent, "agent_registered", json!({"by": "fleet admin"}));
+    w.audit(entry).await.map_err(detail)?;
     tx.commit().await?;
     pool.close().await;
     Ok(())

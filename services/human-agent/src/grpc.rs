@@ -4,14 +4,18 @@ use kit::{
         Agent, AssignRequest, Assignment, GetAgentRequest, Permissions,
         human_agent_server::HumanAgent,
     },
-    grpc::status,
-    store::{self, Scope},
     tonic::{self, Request, Response, Status},
 };
 use uuid::Uuid;
 
-use crate::{AppState, agents, assign};
+use crate::{
+    roster, routing,
+    rules::{AssignmentKind, ClientRole, Skills},
+    state::AppState,
+};
 
+/// Peers are internal callers (the service credential), without a principal: every call works in
+/// the service's own scope.
 pub struct Api(pub AppState);
 
 fn id(field: &str, v: &str) -> Result<Uuid, Status> {
@@ -23,10 +27,8 @@ fn id(field: &str, v: &str) -> Result<Uuid, Status> {
 impl HumanAgent for Api {
     async fn get_agent(&self, req: Request<GetAgentRequest>) -> Result<Response<Agent>, Status> {
         let agent = id("agent_id", &req.get_ref().agent_id)?;
-        let mut tx = store::begin(&self.0.db, Scope::system())
-            .await
-            .map_err(|e| status(&e.into()))?;
-        let a = agents::load(&mut tx, agent).await.map_err(|p| status(&p))?;
+        let mut uow = self.0.db.system().await?;
+        let a = roster::load(&mut uow, agent).await?;
         Ok(Response::new(Agent {
             agent_id: a.agent_id.to_string(),
             user_id: a.user_id.to_string(),
@@ -37,7 +39,7 @@ impl HumanAgent for Api {
             skills: a.skills,
             languages: a.languages,
             max_capacity: a.max_capacity,
-            status: a.status,
+            status: a.status.to_string(),
             is_active: a.is_active,
         }))
     }
@@ -47,10 +49,8 @@ impl HumanAgent for Api {
         req: Request<GetAgentRequest>,
     ) -> Result<Response<Permissions>, Status> {
         let agent = id("agent_id", &req.get_ref().agent_id)?;
-        let mut tx = store::begin(&self.0.db, Scope::system())
-            .await
-            .map_err(|e| status(&e.into()))?;
-        let a = agents::load(&mut tx, agent).await.map_err(|p| status(&p))?;
+        let mut uow = self.0.db.system().await?;
+        let a = roster::load(&mut uow, agent).await?;
         let perms = if a.is_active {
             a.permissions
         } else {
@@ -67,46 +67,37 @@ impl HumanAgent for Api {
         let r = req.into_inner();
         let org = id("organization_id", &r.organization_id)?;
         let client = id("client_id", &r.client_id)?;
-        if !agents::ROLES.contains(&r.role_type.as_str()) || r.role_type == "platform_admin" {
-            return Err(Status::invalid_argument(
-                "unknown or non-client-facing role_type",
-            ));
-        }
-        let skills: Vec<String> = r
-            .required_skills
-            .iter()
-            .map(|s| s.trim().to_ascii_lowercase())
-            .collect();
-        let manual = (!r.agent_id.is_empty())
+        let role = ClientRole::parse(&r.role_type)
+            .ok_or_else(|| Status::invalid_argument("unknown or non-client-facing role_type"))?;
+        let skills = Skills::from_raw(&r.required_skills);
+        let named = (!r.agent_id.is_empty())
             .then(|| id("agent_id", &r.agent_id))
             .transpose()?;
         let online = self.0.presence.online().await;
-        let request = assign::Request {
+        let request = routing::Request {
             organization_id: org,
             client_id: client,
-            role: &r.role_type,
-            skills: &skills,
+            role: role.0,
+            skills: skills.as_slice(),
             language: (!r.language.is_empty()).then_some(r.language.as_str()),
-            kind: if manual.is_some() { "manual" } else { "auto" },
+            kind: match named {
+                Some(_) => AssignmentKind::Manual,
+                None => AssignmentKind::Auto,
+            },
             source_event: None,
             online: online.as_deref(),
         };
-        let mut tx = store::begin(&self.0.db, Scope::system())
-            .await
-            .map_err(|e| status(&e.into()))?;
-        let done = match manual {
-            Some(a) => assign::try_agent(&mut tx, a, &request, false).await,
-            None => assign::auto(&mut tx, &request, &[]).await,
-        }
-        .map_err(|p| status(&p))?
-        .ok_or_else(|| Status::resource_exhausted("no agent can take the client now"))?;
-        tx.commit().await.map_err(|e| status(&e.into()))?;
+        let mut uow = self.0.db.system().await?;
+        let done = routing::assign(&mut uow, named, &request)
+            .await?
+            .ok_or_else(|| Status::resource_exhausted("no agent can take the client now"))?;
+        uow.commit().await?;
         Ok(Response::new(Assignment {
             assignment_id: done.assignment_id.to_string(),
             agent_id: done.agent_id.to_string(),
-            role_type: done.role_type,
-            lifecycle_stage: done.lifecycle_stage,
-            first_contact_deadline: done.sla.first_contact_deadline,
+            role_type: done.role_type.to_string(),
+            lifecycle_stage: done.lifecycle_stage.to_string(),
+            first_contact_deadline: done.sla.first_contact_deadline.rfc3339(),
         }))
     }
 }

@@ -6,44 +6,34 @@ use axum::{
     http::StatusCode,
 };
 use kit::{
-    Json, Problem,
+    Json, Problem, Timestamp, Uow,
     auth::Principal,
-    cache::{Limit, Subject},
+    cache::Subject,
     contracts::events::v1,
-    store::{self, Scope, Tx, outbox},
+    store::Scope,
+    utoipa_axum::{router::OpenApiRouter, routes},
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use sqlx::Row;
-use time::{Duration, OffsetDateTime};
+use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    AppState, SOURCE, activity,
-    agents::ROLES,
-    assign::{self, stage_of},
-    now_rfc3339, rfc3339,
+    activity::Entry,
+    handover::{self, Handoff, Terms},
+    problems, roster,
+    routing::{self, Request},
+    rules::{
+        self, Action, AssignmentKind, ClientRole, Context, HandoffContext, HandoffStatus,
+        HandoffType, Role, Urgency,
+    },
+    state::AppState,
 };
 
-const ACCEPT_WITHIN: Duration = Duration::hours(4);
-const FIRST_CONTACT_WITHIN: Duration = Duration::hours(20);
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HandoffContext {
-    #[serde(default)]
-    pub current_stage: Option<String>,
-    #[serde(default)]
-    pub next_actions: Vec<String>,
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub client_preferences: Option<Value>,
-    #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
-    pub completed_items: Vec<Value>,
-    #[serde(default)]
-    pub important_notes: Option<String>,
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(initiate))
+        .routes(routes!(decide))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -51,157 +41,89 @@ pub struct HandoffContext {
 pub struct InitiateHandoff {
     pub client_id: Uuid,
     pub organization_id: Uuid,
-    pub from_role: String,
-    pub to_role: String,
-    /// `warm`, `standard`, or `dual` (onboarding to support and success in parallel).
-    pub handoff_type: String,
+    #[schema(value_type = Role)]
+    pub from_role: ClientRole,
+    #[schema(value_type = Role)]
+    pub to_role: ClientRole,
+    /// `dual`: onboarding to support and success in parallel.
+    pub handoff_type: HandoffType,
     #[serde(default)]
     pub handoff_reason: Option<String>,
-    pub context: HandoffContext,
+    #[schema(value_type = HandoffContext)]
+    pub context: Context,
     /// Chosen like an automatic assignment when absent.
     #[serde(default)]
     pub target_agent_id: Option<Uuid>,
+    /// `normal` when absent.
     #[serde(default)]
-    pub urgency: Option<String>,
+    pub urgency: Option<Urgency>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AgentRef {
     pub agent_id: Uuid,
     pub full_name: String,
-    pub role_type: String,
+    pub role_type: Role,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<&'static str>,
+}
+
+impl AgentRef {
+    /// The agent a handoff is proposed to.
+    fn proposed(agent_id: Uuid, full_name: String, role_type: Role) -> Self {
+        AgentRef {
+            agent_id,
+            full_name,
+            role_type,
+            status: Some("pending_acceptance"),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HandoffCreated {
     pub handoff_id: Uuid,
     pub client_id: Uuid,
-    pub handoff_type: String,
-    pub status: &'static str,
+    pub handoff_type: HandoffType,
+    pub status: HandoffStatus,
     pub from_agent: AgentRef,
     pub to_agent: AgentRef,
     pub sla: HandoffSla,
     /// For a dual handoff: the parallel handoff to the other role.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parallel_handoff_ids: Vec<Uuid>,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HandoffSla {
-    pub acceptance_deadline: String,
-    pub first_contact_deadline: String,
+    pub acceptance_deadline: Timestamp,
+    pub first_contact_deadline: Timestamp,
 }
 
-async fn name_of(tx: &mut Tx, agent: Uuid) -> Result<String, Problem> {
-    Ok(
-        sqlx::query_scalar("SELECT full_name FROM agent_profiles WHERE agent_id = $1")
-            .bind(agent)
-            .fetch_optional(&mut **tx)
-            .await?
-            .unwrap_or_default(),
-    )
-}
+/// A proposal made: the handoff, its receiver and role, when.
+type Proposed = (Uuid, Uuid, Role, Timestamp);
 
-/// An eligible receiver for `role`: the given one (holding the role, active, not `exclude`), or
-/// the best available by the assignment rules.
-async fn receiver(
-    tx: &mut Tx,
-    role: &str,
-    wanted: Option<Uuid>,
-    exclude: &[Uuid],
+/// Proposes the client to a receiver in each role the handoff goes to.
+async fn propose_all(
+    uow: &mut Uow,
+    req: &InitiateHandoff,
+    terms: &Terms<'_>,
     online: Option<&[Uuid]>,
-) -> Result<Option<Uuid>, Problem> {
-    if let Some(w) = wanted {
-        let ok: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM agent_profiles WHERE agent_id = $1 AND is_active AND $2 = ANY(roles))")
-            .bind(w)
-            .bind(role)
-            .fetch_one(&mut **tx)
-            .await?;
-        return Ok((ok && !exclude.contains(&w)).then_some(w));
+) -> Result<Vec<Proposed>, Problem> {
+    let (me, to) = (terms.from.0, req.to_role.0);
+    let mut created = Vec::new();
+    for role in rules::receiving_roles(req.handoff_type, to) {
+        let wanted = req.target_agent_id.filter(|_| role == to);
+        let agent = routing::receiver(uow, role, wanted, &[me], online)
+            .await?
+            .ok_or_else(|| {
+                problems::NO_AGENT_AVAILABLE.with(format!("no {role} can take the client now"))
+            })?;
+        let (id, at) = handover::propose(uow, terms, agent, role).await?;
+        created.push((id, agent, role, at));
     }
-    let candidates: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT p.agent_id FROM agent_profiles p LEFT JOIN (SELECT agent_id, count(*) AS n FROM client_assignments \
-         WHERE status = 'active' GROUP BY agent_id) a ON a.agent_id = p.agent_id \
-         WHERE p.is_active AND p.auto_assign AND $1 = ANY(p.roles) \
-           AND CASE WHEN $3::uuid[] IS NULL THEN p.status = 'online' ELSE p.agent_id = ANY($3) END \
-           AND coalesce(a.n, 0) < p.max_capacity AND NOT (p.agent_id = ANY($2)) \
-         ORDER BY coalesce(a.n, 0)::float8 / p.max_capacity, p.agent_id LIMIT 1",
-    )
-    .bind(role)
-    .bind(exclude)
-    .bind(online)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(candidates.into_iter().next())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn insert(
-    tx: &mut Tx,
-    org: Uuid,
-    client: Uuid,
-    from: (Uuid, &str),
-    to: (Uuid, &str),
-    kind: &str,
-    reason: Option<&str>,
-    urgency: &str,
-    context: &Value,
-    previous: Option<Uuid>,
-) -> Result<(Uuid, OffsetDateTime), Problem> {
-    let id = Uuid::now_v7();
-    let now = OffsetDateTime::now_utc();
-    sqlx::query(
-        "INSERT INTO handoffs (id, organization_id, client_id, from_agent_id, from_role, to_agent_id, to_role, lifecycle_stage_from, \
-         lifecycle_stage_to, handoff_type, handoff_reason, urgency, context, previous_handoff_id, acceptance_deadline, first_contact_deadline) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
-    )
-    .bind(id)
-    .bind(org)
-    .bind(client)
-    .bind(from.0)
-    .bind(from.1)
-    .bind(to.0)
-    .bind(to.1)
-    .bind(stage_of(from.1))
-    .bind(stage_of(to.1))
-    .bind(kind)
-    .bind(reason)
-    .bind(urgency)
-    .bind(context)
-    .bind(previous)
-    .bind(now + ACCEPT_WITHIN)
-    .bind(now + FIRST_CONTACT_WITHIN)
-    .execute(&mut **tx)
-    .await?;
-    outbox::publish(
-        tx,
-        SOURCE,
-        org,
-        client,
-        &v1::HandoffInitiated {
-            handoff_id: id.to_string(),
-            client_id: client.to_string(),
-            from_agent_id: from.0.to_string(),
-            to_agent_id: to.0.to_string(),
-            from_role: from.1.to_string(),
-            to_role: to.1.to_string(),
-            timestamp: now_rfc3339(),
-        },
-    )
-    .await?;
-    activity::log(
-        tx,
-        from.0,
-        None,
-        "handoff_initiated",
-        Some(org),
-        json!({"handoff_id": id, "to_agent_id": to.0, "to_role": to.1}),
-    )
-    .await?;
-    Ok((id, now))
+    Ok(created)
 }
 
 /// Hand a client to the next role (the agent holding the client in `from_role`).
@@ -213,135 +135,58 @@ pub async fn initiate(
     Json(req): Json<InitiateHandoff>,
 ) -> Result<(StatusCode, Json<HandoffCreated>), Problem> {
     let me = p.require_agent()?;
-    for (field, r) in [("from_role", &req.from_role), ("to_role", &req.to_role)] {
-        if !ROLES.contains(&r.as_str()) || r == "platform_admin" {
-            return Err(Problem::invalid(field, "unknown or non-client-facing role"));
-        }
-    }
-    if !matches!(req.handoff_type.as_str(), "warm" | "standard" | "dual") {
-        return Err(Problem::invalid(
-            "handoff_type",
-            "must be warm, standard or dual",
-        ));
-    }
-    let urgency = req.urgency.as_deref().unwrap_or("normal");
-    if !matches!(urgency, "low" | "normal" | "high" | "urgent") {
-        return Err(Problem::invalid(
-            "urgency",
-            "must be low, normal, high or urgent",
-        ));
-    }
-    if req.from_role == req.to_role {
-        return Err(Problem::invalid(
-            "to_role",
-            "a handoff goes to another role",
-        ));
-    }
-    if req.target_agent_id == Some(me) {
-        return Err(Problem::invalid(
-            "target_agent_id",
-            "a handoff goes to another agent",
-        ));
-    }
-    let to_roles: Vec<String> = if req.handoff_type == "dual" {
-        vec!["support_specialist".into(), "success_manager".into()]
-    } else {
-        vec![req.to_role.clone()]
-    };
-    let notes = req.context.important_notes.as_deref().unwrap_or_default();
-    if notes.chars().count() > 5000
-        || req.context.next_actions.len() > 50
-        || req.context.completed_items.len() > 100
-    {
-        return Err(Problem::invalid("context", "too large"));
-    }
+    let (org, client, from) = (req.organization_id, req.client_id, req.from_role.0);
+    rules::check_handoff(from, req.to_role.0, me, req.target_agent_id)?;
+    let key = me.to_string();
     s.limiter
-        .enforce(
-            "handoffs",
-            Subject::Key(&me.to_string()),
-            Limit::per_hour(50),
-        )
+        .enforce("handoffs", Subject::Key(&key), rules::HANDOFFS)
         .await?;
-    let context = json!({
-        "current_stage": req.context.current_stage,
-        "next_actions": req.context.next_actions,
-        "client_preferences": req.context.client_preferences,
-        "completed_items": req.context.completed_items,
-        "important_notes": req.context.important_notes,
-    });
     let online = s.presence.online().await;
-    let mut tx = store::begin(&s.db, Scope::agent(Some(req.organization_id))).await?;
-    let holds: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM client_assignments WHERE client_id = $1 AND organization_id = $2 AND agent_id = $3 \
-         AND role_type = $4 AND status = 'active')",
-    )
-    .bind(req.client_id)
-    .bind(req.organization_id)
-    .bind(me)
-    .bind(&req.from_role)
-    .fetch_one(&mut *tx)
-    .await?;
-    if !holds {
-        return Err(Problem::not_found(
-            "your active assignment for this client in from_role",
-        ));
+    // The agent acts in the client's organisation: that is the unit's context, not the token's.
+    let mut uow = s.db.begin(Scope::agent(Some(org))).await?.by(&p);
+    if !routing::serves(&mut uow, org, client, me, Some(from)).await? {
+        return Err(problems::NOT_SERVING_CLIENT
+            .with("your active assignment for this client in from_role not found"));
     }
-    let mut created = Vec::new();
-    for role in &to_roles {
-        let wanted = if role == &req.to_role {
-            req.target_agent_id
-        } else {
-            None
-        };
-        let to = receiver(&mut tx, role, wanted, &[me], online.as_deref())
-            .await?
-            .ok_or_else(|| Problem::conflict(format!("no {role} can take the client now")))?;
-        let (id, at) = insert(
-            &mut tx,
-            req.organization_id,
-            req.client_id,
-            (me, &req.from_role),
-            (to, role),
-            &req.handoff_type,
-            req.handoff_reason.as_deref(),
-            urgency,
-            &context,
-            None,
-        )
-        .await?;
-        created.push((id, to, role.clone(), at));
-    }
-    let from_name = name_of(&mut tx, me).await?;
-    let (id, to, role, at) = created[0].clone();
-    let to_name = name_of(&mut tx, to).await?;
-    tx.commit().await.map_err(Problem::from)?;
+    let context = req.context.to_json();
+    let terms = Terms {
+        org,
+        client,
+        from: (me, from),
+        kind: req.handoff_type,
+        reason: req.handoff_reason.as_deref(),
+        urgency: req.urgency.unwrap_or_default(),
+        context: &context,
+        previous: None,
+    };
+    let created = propose_all(&mut uow, &req, &terms, online.as_deref()).await?;
+    let from_name = roster::name_of(&mut uow, me).await?;
+    let (id, to, role, at) = created[0];
+    let to_name = roster::name_of(&mut uow, to).await?;
+    let (presence, db) = (s.presence.clone(), s.db.clone());
     let receivers: Vec<Uuid> = created.iter().map(|c| c.1).collect();
-    s.presence.sync_queues(&s.db, &receivers).await;
+    uow.after_commit(async move { presence.sync_queues(&db, &receivers).await });
+    uow.commit().await?;
     Ok((
         StatusCode::CREATED,
         Json(HandoffCreated {
             handoff_id: id,
-            client_id: req.client_id,
+            client_id: client,
             handoff_type: req.handoff_type,
-            status: "pending",
+            status: HandoffStatus::Pending,
             from_agent: AgentRef {
                 agent_id: me,
                 full_name: from_name,
-                role_type: req.from_role,
+                role_type: from,
                 status: None,
             },
-            to_agent: AgentRef {
-                agent_id: to,
-                full_name: to_name,
-                role_type: role,
-                status: Some("pending_acceptance"),
-            },
+            to_agent: AgentRef::proposed(to, to_name, role),
             sla: HandoffSla {
-                acceptance_deadline: rfc3339(at + ACCEPT_WITHIN),
-                first_contact_deadline: rfc3339(at + FIRST_CONTACT_WITHIN),
+                acceptance_deadline: at + rules::ACCEPT_WITHIN,
+                first_contact_deadline: at + rules::FIRST_CONTACT_WITHIN,
             },
             parallel_handoff_ids: created.iter().skip(1).map(|c| c.0).collect(),
-            created_at: rfc3339(at),
+            created_at: at,
         }),
     ))
 }
@@ -349,22 +194,57 @@ pub async fn initiate(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
-    /// `accept` or `reject`.
-    pub action: String,
+    pub action: Action,
     #[serde(default)]
     pub acceptance_notes: Option<String>,
+    /// Required to reject.
     #[serde(default)]
     pub rejection_reason: Option<String>,
+    /// Whom to propose next on a rejection (else the next available agent).
     #[serde(default)]
     pub suggested_agent_id: Option<Uuid>,
+}
+
+/// What was decided on a handoff.
+enum Verdict {
+    Accept {
+        notes: Option<String>,
+    },
+    Reject {
+        reason: String,
+        suggested: Option<Uuid>,
+    },
+}
+
+impl Decision {
+    fn verdict(self) -> Result<Verdict, Problem> {
+        match self.action {
+            Action::Accept => Ok(Verdict::Accept {
+                notes: self.acceptance_notes,
+            }),
+            Action::Reject => {
+                let reason = self.rejection_reason.as_deref().map(str::trim);
+                match reason.filter(|r| !r.is_empty()) {
+                    Some(r) => Ok(Verdict::Reject {
+                        reason: r.to_string(),
+                        suggested: self.suggested_agent_id,
+                    }),
+                    None => Err(Problem::invalid(
+                        "rejection_reason",
+                        "is required to reject",
+                    )),
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Decided {
     pub handoff_id: Uuid,
-    pub status: String,
+    pub status: HandoffStatus,
     pub decided_by: Uuid,
-    pub decided_at: String,
+    pub decided_at: Timestamp,
     /// Accepted: the new assignment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assignment_id: Option<Uuid>,
@@ -375,6 +255,89 @@ pub struct Decided {
     pub next_available_agent: Option<AgentRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_handoff_id: Option<Uuid>,
+}
+
+impl Decided {
+    fn new(h: &Handoff, status: HandoffStatus, by: Uuid, at: Timestamp) -> Self {
+        Decided {
+            handoff_id: h.id,
+            status,
+            decided_by: by,
+            decided_at: at,
+            assignment_id: None,
+            reassignment_queued: None,
+            next_available_agent: None,
+            next_handoff_id: None,
+        }
+    }
+}
+
+/// Accepting moves the client: the previous holder's assignment is transferred and the
+/// receiver's starts.
+async fn accept(
+    uow: &mut Uow,
+    h: &Handoff,
+    me: Uuid,
+    notes: Option<&str>,
+) -> Result<Decided, Problem> {
+    let at = handover::decide(uow, h.id, HandoffStatus::Accepted, notes).await?;
+    let (org, client) = (h.organization_id, h.client_id);
+    routing::transfer(uow, org, client, h.from_role).await?;
+    let r = Request::named(org, client, h.to_role, AssignmentKind::Handoff);
+    let a = routing::assign_to(uow, h.to_agent_id, &r, false)
+        .await?
+        .ok_or_else(|| {
+            problems::AGENT_AT_CAPACITY.with("the receiving agent has no free capacity")
+        })?;
+    let event = v1::HandoffAccepted {
+        handoff_id: h.id.to_string(),
+        client_id: client.to_string(),
+        accepted_by_agent_id: h.to_agent_id.to_string(),
+    };
+    uow.emit(org, client, &event).await?;
+    let details = json!({"handoff_id": h.id});
+    uow.audit(Entry::new(h.to_agent_id, "handoff_accepted", details).org(org))
+        .await?;
+    Ok(Decided {
+        assignment_id: Some(a.assignment_id),
+        ..Decided::new(h, HandoffStatus::Accepted, me, at)
+    })
+}
+
+/// Rejecting proposes the client to the suggested agent, or else the next available one.
+async fn reject(
+    uow: &mut Uow,
+    h: &Handoff,
+    me: Uuid,
+    (reason, suggested): (&str, Option<Uuid>),
+    online: Option<&[Uuid]>,
+) -> Result<Decided, Problem> {
+    let at = handover::decide(uow, h.id, HandoffStatus::Rejected, Some(reason)).await?;
+    let exclude = [h.from_agent_id, h.to_agent_id];
+    let mut next = routing::receiver(uow, h.to_role, suggested, &exclude, online).await?;
+    if next.is_none() && suggested.is_some() {
+        next = routing::receiver(uow, h.to_role, None, &exclude, online).await?;
+    }
+    let mut out = Decided::new(h, HandoffStatus::Rejected, me, at);
+    out.reassignment_queued = Some(next.is_some());
+    if let Some(n) = next {
+        let (id, _) = handover::propose(uow, &Terms::of(h), n, h.to_role).await?;
+        out.next_handoff_id = Some(id);
+        let name = roster::name_of(uow, n).await?;
+        out.next_available_agent = Some(AgentRef::proposed(n, name, h.to_role));
+    }
+    let event = v1::HandoffRejected {
+        handoff_id: h.id.to_string(),
+        client_id: h.client_id.to_string(),
+        rejected_by_agent_id: h.to_agent_id.to_string(),
+        reason: reason.to_string(),
+        reassignment_queued: next.is_some(),
+    };
+    uow.emit(h.organization_id, h.client_id, &event).await?;
+    let details = json!({"handoff_id": h.id, "reason": reason});
+    let entry = Entry::new(h.to_agent_id, "handoff_rejected", details);
+    uow.audit(entry.org(h.organization_id)).await?;
+    Ok(out)
 }
 
 /// Accept or reject a handoff (its proposed agent, or a platform admin). Decided once: a second
@@ -389,352 +352,72 @@ pub async fn decide(
     Json(req): Json<Decision>,
 ) -> Result<Json<Decided>, Problem> {
     let me = p.require_agent()?;
-    let accept = crate::accepts(&req.action)?;
-    let reason = req
-        .rejection_reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
-    if !accept && reason.is_none() {
-        return Err(Problem::invalid(
-            "rejection_reason",
-            "is required to reject",
-        ));
-    }
+    let verdict = req.verdict()?;
     let online = s.presence.online().await;
-    let mut tx = store::begin(&s.db, Scope::agent(None)).await?;
-    let h = sqlx::query(
-        "SELECT organization_id, client_id, from_agent_id, from_role, to_agent_id, to_role, handoff_type, handoff_reason, urgency, context, status \
-         FROM handoffs WHERE id = $1 FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| Problem::not_found("handoff"))?;
-    let (org, client, from, from_role, to, to_role): (Uuid, Uuid, Uuid, String, Uuid, String) =
-        (h.get(0), h.get(1), h.get(2), h.get(3), h.get(4), h.get(5));
-    if to != me && !p.is_platform_admin() {
+    let mut uow = s.db.begin_for(&p).await?;
+    let h = handover::lock(&mut uow, id)
+        .await?
+        .ok_or_else(|| Problem::not_found("handoff"))?;
+    if h.to_agent_id != me && !p.is_platform_admin() {
         return Err(Problem::forbidden(
             "only the proposed agent decides this handoff",
         ));
     }
-    let status: String = h.get(10);
-    if status != "pending" {
-        return Err(Problem::conflict(format!(
-            "the handoff was already {status}"
-        )));
+    if h.status != HandoffStatus::Pending {
+        let detail = format!("the handoff was already {}", h.status);
+        return Err(problems::HANDOFF_ALREADY_DECIDED.with(detail));
     }
-    let notes = if accept {
-        req.acceptance_notes.clone()
-    } else {
-        reason.map(str::to_string)
-    };
-    let decided: OffsetDateTime = sqlx::query_scalar(
-        "UPDATE handoffs SET status = $2, decided_at = now(), decision_notes = $3 WHERE id = $1 AND status = 'pending' RETURNING decided_at",
-    )
-    .bind(id)
-    .bind(if accept { "accepted" } else { "rejected" })
-    .bind(&notes)
-    .fetch_one(&mut *tx)
-    .await?;
-    let mut out = Decided {
-        handoff_id: id,
-        status: if accept {
-            "accepted".into()
-        } else {
-            "rejected".into()
-        },
-        decided_by: me,
-        decided_at: rfc3339(decided),
-        assignment_id: None,
-        reassignment_queued: None,
-        next_available_agent: None,
-        next_handoff_id: None,
-    };
-    if accept {
-        // The previous holder's assignment is transferred; the receiver's starts.
-        sqlx::query(
-            "UPDATE client_assignments SET status = 'transferred', ended_at = now() WHERE client_id = $1 AND organization_id = $2 \
-             AND role_type = $3 AND status = 'active'",
-        )
-        .bind(client)
-        .bind(org)
-        .bind(&from_role)
-        .execute(&mut *tx)
-        .await?;
-        let r = assign::Request {
-            organization_id: org,
-            client_id: client,
-            role: &to_role,
-            skills: &[],
-            language: None,
-            kind: "handoff",
-            source_event: None,
-            online: None, // a named agent: presence is not a condition
-        };
-        let a = assign::try_agent(&mut tx, to, &r, false)
-            .await?
-            .ok_or_else(|| Problem::conflict("the receiving agent has no free capacity"))?;
-        out.assignment_id = Some(a.assignment_id);
-        outbox::publish(
-            &mut tx,
-            SOURCE,
-            org,
-            client,
-            &v1::HandoffAccepted {
-                handoff_id: id.to_string(),
-                client_id: client.to_string(),
-                accepted_by_agent_id: to.to_string(),
-                timestamp: now_rfc3339(),
-            },
-        )
-        .await?;
-        activity::log(
-            &mut tx,
-            to,
-            Some(p.user_id),
-            "handoff_accepted",
-            Some(org),
-            json!({"handoff_id": id}),
-        )
-        .await?;
-    } else {
-        let (kind, why, urgency, context): (String, Option<String>, String, Value) =
-            (h.get(6), h.get(7), h.get(8), h.get(9));
-        let next = receiver(
-            &mut tx,
-            &to_role,
-            req.suggested_agent_id,
-            &[from, to],
-            online.as_deref(),
-        )
-        .await?;
-        let next = match next {
-            Some(n) => Some(n),
-            None if req.suggested_agent_id.is_some() => {
-                receiver(&mut tx, &to_role, None, &[from, to], online.as_deref()).await?
-            }
-            None => None,
-        };
-        if let Some(n) = next {
-            let (nid, _) = insert(
-                &mut tx,
-                org,
-                client,
-                (from, &from_role),
-                (n, &to_role),
-                &kind,
-                why.as_deref(),
-                &urgency,
-                &context,
-                Some(id),
-            )
-            .await?;
-            out.next_handoff_id = Some(nid);
-            out.next_available_agent = Some(AgentRef {
-                agent_id: n,
-                full_name: name_of(&mut tx, n).await?,
-                role_type: to_role.clone(),
-                status: Some("pending_acceptance"),
-            });
+    let out = match &verdict {
+        Verdict::Accept { notes } => accept(&mut uow, &h, me, notes.as_deref()).await?,
+        Verdict::Reject { reason, suggested } => {
+            reject(&mut uow, &h, me, (reason, *suggested), online.as_deref()).await?
         }
-        out.reassignment_queued = Some(next.is_some());
-        outbox::publish(
-            &mut tx,
-            SOURCE,
-            org,
-            client,
-            &v1::HandoffRejected {
-                handoff_id: id.to_string(),
-                client_id: client.to_string(),
-                rejected_by_agent_id: to.to_string(),
-                reason: reason.unwrap_or_default().to_string(),
-                reassignment_queued: next.is_some(),
-                timestamp: now_rfc3339(),
-            },
-        )
-        .await?;
-        activity::log(
-            &mut tx,
-            to,
-            Some(p.user_id),
-            "handoff_rejected",
-            Some(org),
-            json!({"handoff_id": id, "reason": reason}),
-        )
-        .await?;
-    }
-    tx.commit().await.map_err(Problem::from)?;
-    let mut touched = vec![to];
+    };
+    let mut touched = vec![h.to_agent_id];
     touched.extend(out.next_available_agent.as_ref().map(|a| a.agent_id));
-    s.presence.sync_queues(&s.db, &touched).await;
+    let (presence, db) = (s.presence.clone(), s.db.clone());
+    uow.after_commit(async move { presence.sync_queues(&db, &touched).await });
+    uow.commit().await?;
     Ok(Json(out))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StageEntry {
-    pub stage: String,
-    pub role_type: String,
-    pub agent_id: Uuid,
-    pub agent_name: String,
-    pub start_date: String,
-    pub end_date: Option<String>,
-    pub duration_days: i64,
-    pub status: String,
-}
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FutureStage {
-    pub stage: &'static str,
-    pub role_type: &'static str,
-}
+    use super::*;
+    use crate::rules::testing::{body, body_refusal};
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Timeline {
-    pub client_id: Uuid,
-    pub current_stage: Option<String>,
-    pub lifecycle_timeline: Vec<StageEntry>,
-    pub pending_handoffs: Vec<Uuid>,
-    pub future_stages: Vec<FutureStage>,
-}
-
-const LIFECYCLE: &[(&str, &str)] = &[
-    ("sales", "sales_agent"),
-    ("onboarding", "onboarding_specialist"),
-    ("support", "support_specialist"),
-    ("success", "success_manager"),
-];
-
-/// A client's lifecycle so far and to come (agents; a client user for its own organisation).
-#[utoipa::path(get, path = "/api/v1/agents/clients/{client_id}/timeline", tag = "handoffs", security(("bearer" = [])),
-    params(("client_id" = Uuid, Path)), responses((status = 200, body = Timeline), (status = 404, body = kit::ProblemBody)))]
-pub async fn timeline(
-    State(s): State<AppState>,
-    p: Principal,
-    Path(client): Path<Uuid>,
-) -> Result<Json<Timeline>, Problem> {
-    // A client's transaction sees only its own organisation's rows (RLS).
-    let scope = if p.is_agent() {
-        Scope::agent(None)
-    } else {
-        Scope::tenant(p.require_org()?)
-    };
-    let mut tx = store::begin(&s.db, scope).await?;
-    let rows = sqlx::query(
-        "SELECT a.lifecycle_stage, a.role_type, a.agent_id, coalesce(p.full_name, ''), a.created_at, a.ended_at, a.status \
-         FROM client_assignments a LEFT JOIN agent_profiles p ON p.agent_id = a.agent_id WHERE a.client_id = $1 ORDER BY a.created_at",
-    )
-    .bind(client)
-    .fetch_all(&mut *tx)
-    .await?;
-    if rows.is_empty() {
-        return Err(Problem::not_found("client"));
+    fn with(field: &str, value: serde_json::Value) -> serde_json::Value {
+        let mut b = json!({"client_id": Uuid::nil(), "organization_id": Uuid::nil(), "from_role": "sales_agent",
+                           "to_role": "onboarding_specialist", "handoff_type": "warm", "context": {}});
+        b[field] = value;
+        b
     }
-    let now = OffsetDateTime::now_utc();
-    let entries: Vec<StageEntry> = rows
-        .iter()
-        .map(|r| {
-            let start: OffsetDateTime = r.get(4);
-            let end: Option<OffsetDateTime> = r.get(5);
-            StageEntry {
-                stage: r.get(0),
-                role_type: r.get(1),
-                agent_id: r.get(2),
-                agent_name: r.get(3),
-                start_date: rfc3339(start),
-                end_date: end.map(rfc3339),
-                duration_days: (end.unwrap_or(now) - start).whole_days(),
-                status: if r.get::<String, _>(6) == "active" {
-                    "in_progress".into()
-                } else {
-                    r.get(6)
-                },
-            }
-        })
-        .collect();
-    let pending: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM handoffs WHERE client_id = $1 AND status = 'pending' ORDER BY initiated_at",
-    )
-    .bind(client)
-    .fetch_all(&mut *tx)
-    .await?;
-    let current = entries
-        .iter()
-        .rev()
-        .find(|e| e.status == "in_progress")
-        .map(|e| e.stage.clone());
-    let reached = LIFECYCLE
-        .iter()
-        .rposition(|(st, _)| entries.iter().any(|e| &e.stage == st))
-        .unwrap_or(0);
-    Ok(Json(Timeline {
-        client_id: client,
-        current_stage: current,
-        lifecycle_timeline: entries,
-        pending_handoffs: pending,
-        future_stages: LIFECYCLE[reached + 1..]
-            .iter()
-            .map(|(st, r)| FutureStage {
-                stage: st,
-                role_type: r,
-            })
-            .collect(),
-    }))
-}
 
-/// Handoffs still waiting for `agent` go to the next available agent (the agent went offline
-/// with auto-assign on). Returns the agents they went to.
-pub async fn redistribute(
-    tx: &mut Tx,
-    agent: Uuid,
-    online: Option<&[Uuid]>,
-) -> Result<Vec<Uuid>, Problem> {
-    let pending = sqlx::query(
-        "UPDATE handoffs SET status = 'rejected', decided_at = now(), decision_notes = 'agent went offline' \
-         WHERE to_agent_id = $1 AND status = 'pending' \
-         RETURNING id, organization_id, client_id, from_agent_id, from_role, to_role, handoff_type, handoff_reason, urgency, context",
-    )
-    .bind(agent)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut moved = Vec::new();
-    for h in &pending {
-        let (id, org, client, from, from_role, to_role): (Uuid, Uuid, Uuid, Uuid, String, String) =
-            (h.get(0), h.get(1), h.get(2), h.get(3), h.get(4), h.get(5));
-        let (kind, why, urgency, context): (String, Option<String>, String, Value) =
-            (h.get(6), h.get(7), h.get(8), h.get(9));
-        let next = receiver(tx, &to_role, None, &[from, agent], online).await?;
-        if let Some(n) = next {
-            insert(
-                tx,
-                org,
-                client,
-                (from, &from_role),
-                (n, &to_role),
-                &kind,
-                why.as_deref(),
-                &urgency,
-                &context,
-                Some(id),
-            )
-            .await?;
-            moved.push(n);
-        }
-        outbox::publish(
-            tx,
-            SOURCE,
-            org,
-            client,
-            &v1::HandoffRejected {
-                handoff_id: id.to_string(),
-                client_id: client.to_string(),
-                rejected_by_agent_id: agent.to_string(),
-                reason: "agent_offline".into(),
-                reassignment_queued: next.is_some(),
-                timestamp: now_rfc3339(),
-            },
-        )
-        .await?;
+    #[tokio::test]
+    async fn a_bad_handoff_or_decision_is_refused_naming_the_field_as_before() {
+        let refused = |f: &str, v| body_refusal::<InitiateHandoff>(with(f, v));
+        assert_eq!(
+            refused("to_role", json!("wizard")).await,
+            "to_role: unknown or non-client-facing role"
+        );
+        assert_eq!(
+            refused("handoff_type", json!("cold")).await,
+            "handoff_type: must be warm, standard or dual"
+        );
+        assert_eq!(
+            refused("urgency", json!("asap")).await,
+            "urgency: must be low, normal, high or urgent"
+        );
+        let notes = json!({"important_notes": "x".repeat(5001)});
+        assert_eq!(refused("context", notes).await, "context: too large");
+        assert_eq!(
+            body_refusal::<Decision>(json!({"action": "maybe"})).await,
+            "action: must be accept or reject"
+        );
+        let reject: Decision = body(json!({"action": "reject", "rejection_reason": "  "})).await;
+        let refusal = reject.verdict().err().expect("a reason is needed");
+        assert_eq!(refusal.detail(), "rejection_reason: is required to reject");
     }
-    Ok(moved)
 }

@@ -12,10 +12,13 @@
 //! the script below keeps a status only when its version is newer than the one held.
 use std::time::Duration;
 
-use kit::cache::{CacheError, Pool, redis};
-use kit::store::{self, PgPool, Scope};
-use sqlx::Row;
+use kit::{
+    Db,
+    cache::{CacheError, Pool, redis},
+};
 use uuid::Uuid;
+
+use crate::rules::AgentStatus;
 
 /// How often the Redis state is rebuilt from the record by default (drift and lost state heal
 /// within it).
@@ -33,6 +36,23 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 if ARGV[3] == 'online' then redis.call('SADD', KEYS[3], ARGV[1]) else redis.call('SREM', KEYS[3], ARGV[1]) end
 return 1
 ";
+
+/// An agent's presence in the record.
+#[derive(sqlx::FromRow)]
+struct Held {
+    agent_id: Uuid,
+    presence_version: i64,
+    status: AgentStatus,
+}
+
+/// A pending handoff in the record, queued for its receiver by when it was initiated.
+#[derive(sqlx::FromRow)]
+struct Queued {
+    to_agent_id: Uuid,
+    id: Uuid,
+    /// Seconds since the epoch: the queue's score.
+    initiated: f64,
+}
 
 #[derive(Clone)]
 pub struct Presence {
@@ -60,7 +80,7 @@ impl Presence {
         &self,
         agent: Uuid,
         version: i64,
-        status: &str,
+        status: AgentStatus,
     ) -> Result<(), CacheError> {
         let mut conn = self.pool.get().await?;
         let _: i64 = self
@@ -70,7 +90,7 @@ impl Presence {
             .key(self.key("presence:online"))
             .arg(agent.to_string())
             .arg(version)
-            .arg(status)
+            .arg(status.as_str())
             .invoke_async(&mut conn)
             .await?;
         Ok(())
@@ -100,36 +120,36 @@ impl Presence {
 
     /// Rebuilds presence and every agent's queue from the record. Newer changes written while
     /// this runs win (versions), so it never moves an agent back in time.
-    pub async fn reconcile(&self, db: &PgPool) -> anyhow::Result<()> {
-        let mut tx = store::begin(db, Scope::system()).await?;
-        let rows = sqlx::query("SELECT agent_id, presence_version, status FROM agent_profiles")
-            .fetch_all(&mut *tx)
-            .await?;
-        let queued: Vec<(Uuid, Uuid, f64)> = sqlx::query_as(
-            "SELECT to_agent_id, id, extract(epoch FROM initiated_at)::float8 FROM handoffs WHERE status = 'pending'",
+    pub async fn reconcile(&self, db: &Db) -> anyhow::Result<()> {
+        let mut uow = db.system().await?;
+        let rows: Vec<Held> =
+            sqlx::query_as("SELECT agent_id, presence_version, status FROM agent_profiles")
+                .fetch_all(&mut *uow)
+                .await?;
+        let queued: Vec<Queued> = sqlx::query_as(
+            "SELECT to_agent_id, id, extract(epoch FROM initiated_at)::float8 AS initiated FROM handoffs WHERE status = 'pending'",
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *uow)
         .await?;
-        tx.commit().await?;
+        uow.commit().await?;
         let mut conn = self.pool.get().await?;
         for chunk in rows.chunks(500) {
             let mut pipe = redis::pipe();
             for r in chunk {
-                let (agent, version, status): (Uuid, i64, String) = (r.get(0), r.get(1), r.get(2));
                 pipe.invoke_script(
                     self.set_status
                         .key(self.key("presence:version"))
                         .key(self.key("presence:status"))
                         .key(self.key("presence:online"))
-                        .arg(agent.to_string())
-                        .arg(version)
-                        .arg(status),
+                        .arg(r.agent_id.to_string())
+                        .arg(r.presence_version)
+                        .arg(r.status.as_str()),
                 )
                 .ignore();
             }
             let () = pipe.query_async(&mut conn).await?;
         }
-        let agents: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+        let agents: Vec<Uuid> = rows.iter().map(|r| r.agent_id).collect();
         self.write_queues(&mut conn, &agents, &queued).await?;
         let () = redis::cmd("SET")
             .arg(self.key("presence:warm"))
@@ -143,7 +163,7 @@ impl Presence {
         &self,
         conn: &mut kit::cache::Connection,
         agents: &[Uuid],
-        queued: &[(Uuid, Uuid, f64)],
+        queued: &[Queued],
     ) -> Result<(), CacheError> {
         for chunk in agents.chunks(500) {
             let mut pipe = redis::pipe();
@@ -151,8 +171,8 @@ impl Presence {
             for a in chunk {
                 let key = self.key(&format!("queue:{a}"));
                 pipe.del(&key).ignore();
-                for (_, h, at) in queued.iter().filter(|(to, _, _)| to == a) {
-                    pipe.zadd(&key, h.to_string(), *at).ignore();
+                for q in queued.iter().filter(|q| q.to_agent_id == *a) {
+                    pipe.zadd(&key, q.id.to_string(), q.initiated).ignore();
                 }
             }
             let () = pipe.query_async(&mut *conn).await?;
@@ -162,17 +182,17 @@ impl Presence {
 
     /// Rewrites the handoff queues of `agents` from the record (after a commit that changed
     /// them). A failure is logged: the reconciler repairs it and readers fall back.
-    pub async fn sync_queues(&self, db: &PgPool, agents: &[Uuid]) {
+    pub async fn sync_queues(&self, db: &Db, agents: &[Uuid]) {
         let res: anyhow::Result<()> = async {
-            let mut tx = store::begin(db, Scope::system()).await?;
-            let queued: Vec<(Uuid, Uuid, f64)> = sqlx::query_as(
-                "SELECT to_agent_id, id, extract(epoch FROM initiated_at)::float8 FROM handoffs \
+            let mut uow = db.system().await?;
+            let queued: Vec<Queued> = sqlx::query_as(
+                "SELECT to_agent_id, id, extract(epoch FROM initiated_at)::float8 AS initiated FROM handoffs \
                  WHERE status = 'pending' AND to_agent_id = ANY($1)",
             )
             .bind(agents)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *uow)
             .await?;
-            tx.commit().await?;
+            uow.commit().await?;
             let mut conn = self.pool.get().await?;
             self.write_queues(&mut conn, agents, &queued).await?;
             Ok(())

@@ -7,50 +7,128 @@ use axum::{
     http::StatusCode,
 };
 use kit::{
-    Json, Problem,
+    Json, Problem, Timestamp, Uow,
     auth::Principal,
-    cache::{Limit, Subject},
+    cache::Subject,
     contracts::events::v1,
-    store::{self, Scope, outbox},
+    sqlx::PgConnection,
+    store::Scope,
+    utoipa_axum::{router::OpenApiRouter, routes},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::Row;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{AppState, SOURCE, activity, agents::ROLES, assign, now_rfc3339, rfc3339};
+use crate::{
+    activity::Entry,
+    problems,
+    routing::{self, Request},
+    rules::{
+        self, Action, Amount, AssignmentKind, Background, ClientRole, InvitationReason,
+        InvitationStatus, Outcome, Role,
+    },
+    state::AppState,
+};
 
-const MAX_ACTIVE_PER_CLIENT: i64 = 5;
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(invite))
+        .routes(routes!(respond))
+        .routes(routes!(complete))
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Invite {
     pub client_id: Uuid,
     pub organization_id: Uuid,
-    /// e.g. `sales_specialist`.
-    pub invited_role: String,
-    /// `upsell`, `cross_sell`, `technical_consultation` or `iteration`.
-    pub invitation_reason: String,
+    /// A client-facing role, e.g. `sales_specialist`.
+    #[schema(value_type = Role)]
+    pub invited_role: ClientRole,
+    pub invitation_reason: InvitationReason,
+    /// At most 100 bytes.
     #[serde(default)]
     pub opportunity_type: Option<String>,
+    /// A non-negative amount.
     #[serde(default)]
-    pub estimated_value: Option<f64>,
+    #[schema(value_type = Option<f64>)]
+    pub estimated_value: Option<Amount>,
+    /// At most 5 000 characters.
     #[serde(default)]
-    pub background: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub background: Option<Background>,
     /// Chosen among available specialists when absent.
     #[serde(default)]
     pub target_agent_id: Option<Uuid>,
+}
+
+impl Invite {
+    /// The rules beyond each field's own: someone else is invited, and a long opportunity type
+    /// is refused (as `background`, as it always has been).
+    fn check(&self, me: Uuid) -> Result<(), Problem> {
+        if self.target_agent_id == Some(me) {
+            return Err(Problem::invalid("target_agent_id", "invite someone else"));
+        }
+        if self
+            .opportunity_type
+            .as_deref()
+            .is_some_and(|o| o.len() > 100)
+        {
+            return Err(Problem::invalid("background", "too long"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Invitation {
     pub invitation_id: Uuid,
     pub client_id: Uuid,
-    pub invited_role: String,
+    pub invited_role: Role,
     pub invited_agent_id: Uuid,
-    pub status: String,
-    pub invited_at: String,
+    pub status: InvitationStatus,
+    pub invited_at: Timestamp,
+}
+
+/// The client's active invitations, counted under a lock on the client's invitations: two
+/// invitations at once cannot make six.
+async fn lock_and_count(conn: &mut PgConnection, client: Uuid) -> Result<i64, Problem> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+        .bind(client)
+        .execute(&mut *conn)
+        .await?;
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM specialist_invitations WHERE client_id = $1 AND status IN ('pending', 'accepted')",
+    )
+    .bind(client)
+    .fetch_one(conn)
+    .await?)
+}
+
+async fn insert(
+    conn: &mut PgConnection,
+    id: Uuid,
+    me: Uuid,
+    specialist: Uuid,
+    req: &Invite,
+) -> Result<Timestamp, Problem> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO specialist_invitations (id, organization_id, client_id, invited_by_agent_id, specialist_agent_id, specialist_role, \
+         invitation_reason, opportunity_type, estimated_value, background) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9::numeric,$10) RETURNING invited_at",
+    )
+    .bind(id)
+    .bind(req.organization_id)
+    .bind(req.client_id)
+    .bind(me)
+    .bind(specialist)
+    .bind(req.invited_role.0)
+    .bind(req.invitation_reason)
+    .bind(&req.opportunity_type)
+    .bind(req.estimated_value.map(Amount::to_numeric))
+    .bind(req.background.as_ref().map(Background::as_str))
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Invite a specialist to a client you serve.
@@ -62,153 +140,135 @@ pub async fn invite(
     Json(req): Json<Invite>,
 ) -> Result<(StatusCode, Json<Invitation>), Problem> {
     let me = p.require_agent()?;
-    if !ROLES.contains(&req.invited_role.as_str()) || req.invited_role == "platform_admin" {
-        return Err(Problem::invalid(
-            "invited_role",
-            "unknown or non-client-facing role",
-        ));
+    req.check(me)?;
+    let (org, client, role) = (req.organization_id, req.client_id, req.invited_role.0);
+    // The agent acts in the client's organisation: that is the unit's context, not the token's.
+    let mut uow = s.db.begin(Scope::agent(Some(org))).await?.by(&p);
+    if !routing::serves(&mut uow, org, client, me, None).await? {
+        return Err(
+            problems::NOT_SERVING_CLIENT.with("your active assignment for this client not found")
+        );
     }
-    if !matches!(
-        req.invitation_reason.as_str(),
-        "upsell" | "cross_sell" | "technical_consultation" | "iteration"
-    ) {
-        return Err(Problem::invalid(
-            "invitation_reason",
-            "must be upsell, cross_sell, technical_consultation or iteration",
-        ));
+    if lock_and_count(&mut uow, client).await? >= rules::MAX_ACTIVE_INVITATIONS {
+        return Err(problems::SPECIALIST_LIMIT
+            .with("this client already has 5 active specialist invitations"));
     }
-    if req.target_agent_id == Some(me) {
-        return Err(Problem::invalid("target_agent_id", "invite someone else"));
-    }
-    if req
-        .estimated_value
-        .is_some_and(|v| !(0.0..1e12).contains(&v))
-    {
-        return Err(Problem::invalid(
-            "estimated_value",
-            "must be a non-negative amount",
-        ));
-    }
-    if req
-        .background
-        .as_deref()
-        .is_some_and(|b| b.chars().count() > 5000)
-        || req
-            .opportunity_type
-            .as_deref()
-            .is_some_and(|o| o.len() > 100)
-    {
-        return Err(Problem::invalid("background", "too long"));
-    }
-    let mut tx = store::begin(&s.db, Scope::agent(Some(req.organization_id))).await?;
-    let serves: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM client_assignments WHERE client_id = $1 AND organization_id = $2 AND agent_id = $3 AND status = 'active')",
-    )
-    .bind(req.client_id)
-    .bind(req.organization_id)
-    .bind(me)
-    .fetch_one(&mut *tx)
-    .await?;
-    if !serves {
-        return Err(Problem::not_found("your active assignment for this client"));
-    }
-    // The client's invitations are counted under a lock on them: two at once cannot make six.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
-        .bind(req.client_id)
-        .execute(&mut *tx)
-        .await?;
-    let active: i64 = sqlx::query_scalar("SELECT count(*) FROM specialist_invitations WHERE client_id = $1 AND status IN ('pending', 'accepted')")
-        .bind(req.client_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    if active >= MAX_ACTIVE_PER_CLIENT {
-        return Err(Problem::conflict(
-            "this client already has 5 active specialist invitations",
-        ));
-    }
+    let key = me.to_string();
     s.limiter
         .enforce(
             "specialist-invitations",
-            Subject::Key(&me.to_string()),
-            Limit::per_day(20),
+            Subject::Key(&key),
+            rules::INVITATIONS,
         )
         .await?;
-    let target: Option<Uuid> = match req.target_agent_id {
-        Some(t) => sqlx::query_scalar("SELECT agent_id FROM agent_profiles WHERE agent_id = $1 AND is_active AND $2 = ANY(roles)")
-            .bind(t)
-            .bind(&req.invited_role)
-            .fetch_optional(&mut *tx)
-            .await?,
-        None => sqlx::query_scalar(
-            "SELECT agent_id FROM agent_profiles WHERE is_active AND status = 'online' AND $1 = ANY(roles) AND agent_id <> $2 ORDER BY agent_id LIMIT 1",
-        )
-        .bind(&req.invited_role)
-        .bind(me)
-        .fetch_optional(&mut *tx)
-        .await?,
-    };
-    let target = target
-        .ok_or_else(|| Problem::conflict(format!("no {} can be invited now", req.invited_role)))?;
+    let specialist = routing::specialist(&mut uow, role, req.target_agent_id, me)
+        .await?
+        .ok_or_else(|| {
+            problems::NO_AGENT_AVAILABLE.with(format!("no {role} can be invited now"))
+        })?;
     let id = Uuid::now_v7();
-    let at: time::OffsetDateTime = sqlx::query_scalar(
-        "INSERT INTO specialist_invitations (id, organization_id, client_id, invited_by_agent_id, specialist_agent_id, specialist_role, \
-         invitation_reason, opportunity_type, estimated_value, background) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9::numeric,$10) RETURNING invited_at",
-    )
-    .bind(id)
-    .bind(req.organization_id)
-    .bind(req.client_id)
-    .bind(me)
-    .bind(target)
-    .bind(&req.invited_role)
-    .bind(&req.invitation_reason)
-    .bind(&req.opportunity_type)
-    .bind(req.estimated_value.map(|v| format!("{v:.2}")))
-    .bind(&req.background)
-    .fetch_one(&mut *tx)
-    .await?;
-    outbox::publish(
-        &mut tx,
-        SOURCE,
-        req.organization_id,
-        req.client_id,
-        &v1::SpecialistInvited {
-            invitation_id: id.to_string(),
-            client_id: req.client_id.to_string(),
-            invited_by_agent_id: me.to_string(),
-            invited_agent_id: target.to_string(),
-            reason: req.invitation_reason.clone(),
-            timestamp: now_rfc3339(),
-        },
-    )
-    .await?;
-    activity::log(
-        &mut tx,
-        me,
-        Some(p.user_id),
-        "specialist_invited",
-        Some(req.organization_id),
-        json!({"invitation_id": id, "specialist": target}),
-    )
-    .await?;
-    tx.commit().await.map_err(Problem::from)?;
+    let invited_at = insert(&mut uow, id, me, specialist, &req).await?;
+    let event = v1::SpecialistInvited {
+        invitation_id: id.to_string(),
+        client_id: client.to_string(),
+        invited_by_agent_id: me.to_string(),
+        invited_agent_id: specialist.to_string(),
+        reason: req.invitation_reason.to_string(),
+    };
+    uow.emit(org, client, &event).await?;
+    let details = json!({"invitation_id": id, "specialist": specialist});
+    uow.audit(Entry::new(me, "specialist_invited", details).org(org))
+        .await?;
+    uow.commit().await?;
     Ok((
         StatusCode::CREATED,
         Json(Invitation {
             invitation_id: id,
-            client_id: req.client_id,
-            invited_role: req.invited_role,
-            invited_agent_id: target,
-            status: "pending".into(),
-            invited_at: rfc3339(at),
+            client_id: client,
+            invited_role: role,
+            invited_agent_id: specialist,
+            status: InvitationStatus::Pending,
+            invited_at,
         }),
     ))
+}
+
+/// An invitation as stored.
+#[derive(sqlx::FromRow)]
+struct Invited {
+    organization_id: Uuid,
+    client_id: Uuid,
+    specialist_agent_id: Uuid,
+    specialist_role: Role,
+    status: InvitationStatus,
+    invited_at: Timestamp,
+    assignment_id: Option<Uuid>,
+}
+
+impl Invited {
+    /// The invitation `id`, locked until the transaction ends so that two answers at once
+    /// serialise and the second sees the first (decided once); 404 when there is none.
+    async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Self, Problem> {
+        sqlx::query_as(
+            "SELECT organization_id, client_id, specialist_agent_id, specialist_role, status, invited_at, assignment_id \
+             FROM specialist_invitations WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| Problem::not_found("invitation"))
+    }
+
+    /// The specialist joins the client beside its agent; returns the assignment.
+    async fn join(&self, uow: &mut Uow, me: Uuid) -> Result<Uuid, Problem> {
+        let (org, client) = (self.organization_id, self.client_id);
+        let r = Request::named(
+            org,
+            client,
+            self.specialist_role,
+            AssignmentKind::Specialist,
+        );
+        let a = routing::assign_to(uow, me, &r, false)
+            .await?
+            .ok_or_else(|| {
+                problems::AGENT_AT_CAPACITY.with("no free capacity to join this client")
+            })?;
+        Ok(a.assignment_id)
+    }
+
+    async fn decide(
+        conn: &mut PgConnection,
+        id: Uuid,
+        status: InvitationStatus,
+        assignment: Option<Uuid>,
+    ) -> Result<(), Problem> {
+        sqlx::query(
+            "UPDATE specialist_invitations SET status = $2, decided_at = now(), assignment_id = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(assignment)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    fn answer(&self, id: Uuid, status: InvitationStatus) -> Invitation {
+        Invitation {
+            invitation_id: id,
+            client_id: self.client_id,
+            invited_role: self.specialist_role,
+            invited_agent_id: self.specialist_agent_id,
+            status,
+            invited_at: self.invited_at,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Respond {
-    /// `accept` or `reject`.
-    pub action: String,
+    pub action: Action,
 }
 
 /// The invited specialist accepts (joining the client) or declines. Decided once.
@@ -222,77 +282,40 @@ pub async fn respond(
     Json(req): Json<Respond>,
 ) -> Result<Json<Invitation>, Problem> {
     let me = p.require_agent()?;
-    let accept = crate::accepts(&req.action)?;
-    let mut tx = store::begin(&s.db, Scope::agent(None)).await?;
-    let r = sqlx::query("SELECT organization_id, client_id, specialist_agent_id, specialist_role, status, invited_at FROM specialist_invitations WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| Problem::not_found("invitation"))?;
-    let (org, client, specialist, role, status): (Uuid, Uuid, Uuid, String, String) =
-        (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-    if specialist != me {
+    let mut uow = s.db.begin_for(&p).await?;
+    let inv = Invited::lock(&mut uow, id).await?;
+    if inv.specialist_agent_id != me {
         return Err(Problem::forbidden("only the invited specialist responds"));
     }
-    if status != "pending" {
-        return Err(Problem::conflict(format!(
-            "the invitation was already {status}"
-        )));
+    if inv.status != InvitationStatus::Pending {
+        let detail = format!("the invitation was already {}", inv.status);
+        return Err(problems::INVITATION_ALREADY_DECIDED.with(detail));
     }
-    let mut assignment = None;
-    if accept {
-        let req = assign::Request {
-            organization_id: org,
-            client_id: client,
-            role: &role,
-            skills: &[],
-            language: None,
-            kind: "specialist",
-            source_event: None,
-            online: None, // a named agent: presence is not a condition
-        };
-        let a = assign::try_agent(&mut tx, me, &req, false)
-            .await?
-            .ok_or_else(|| Problem::conflict("no free capacity to join this client"))?;
-        assignment = Some(a.assignment_id);
-    }
-    let new_status = if accept { "accepted" } else { "rejected" };
-    sqlx::query("UPDATE specialist_invitations SET status = $2, decided_at = now(), assignment_id = $3 WHERE id = $1")
-        .bind(id)
-        .bind(new_status)
-        .bind(assignment)
-        .execute(&mut *tx)
+    let (status, assignment, action) = match req.action {
+        Action::Accept => {
+            let assignment = inv.join(&mut uow, me).await?;
+            let accepted = "specialist_invitation_accepted";
+            (InvitationStatus::Accepted, Some(assignment), accepted)
+        }
+        Action::Reject => {
+            let rejected = "specialist_invitation_rejected";
+            (InvitationStatus::Rejected, None, rejected)
+        }
+    };
+    Invited::decide(&mut uow, id, status, assignment).await?;
+    let details = json!({"invitation_id": id});
+    uow.audit(Entry::new(me, action, details).org(inv.organization_id))
         .await?;
-    activity::log(
-        &mut tx,
-        me,
-        Some(p.user_id),
-        if accept {
-            "specialist_invitation_accepted"
-        } else {
-            "specialist_invitation_rejected"
-        },
-        Some(org),
-        json!({"invitation_id": id}),
-    )
-    .await?;
-    tx.commit().await.map_err(Problem::from)?;
-    Ok(Json(Invitation {
-        invitation_id: id,
-        client_id: client,
-        invited_role: role,
-        invited_agent_id: me,
-        status: new_status.into(),
-        invited_at: rfc3339(r.get(5)),
-    }))
+    uow.commit().await?;
+    Ok(Json(inv.answer(id, status)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Complete {
-    /// e.g. `{"deal_closed": true, "revenue": 50000, "next_steps": "..."}`.
+    /// An object of at most 10 kB, e.g. `{"deal_closed": true, "revenue": 50000, "next_steps": "..."}`.
     #[schema(value_type = Object)]
-    pub outcome: Value,
+    pub outcome: Outcome,
 }
 
 /// The specialist completes its work with an outcome and leaves the client.
@@ -306,57 +329,76 @@ pub async fn complete(
     Json(req): Json<Complete>,
 ) -> Result<Json<Invitation>, Problem> {
     let me = p.require_agent()?;
-    if !req.outcome.is_object() || req.outcome.to_string().len() > 10_000 {
-        return Err(Problem::invalid(
-            "outcome",
-            "must be an object (at most 10 kB)",
-        ));
-    }
-    let mut tx = store::begin(&s.db, Scope::agent(None)).await?;
-    let r = sqlx::query("SELECT organization_id, client_id, specialist_agent_id, specialist_role, status, invited_at, assignment_id FROM specialist_invitations WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| Problem::not_found("invitation"))?;
-    let (org, client, specialist, role, status): (Uuid, Uuid, Uuid, String, String) =
-        (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-    if specialist != me {
+    let mut uow = s.db.begin_for(&p).await?;
+    let inv = Invited::lock(&mut uow, id).await?;
+    if inv.specialist_agent_id != me {
         return Err(Problem::forbidden(
             "only the specialist completes its invitation",
         ));
     }
-    if status != "accepted" {
-        return Err(Problem::conflict(format!(
-            "the invitation is {status}, not accepted"
-        )));
+    if inv.status != InvitationStatus::Accepted {
+        let detail = format!("the invitation is {}, not accepted", inv.status);
+        return Err(problems::INVITATION_NOT_ACCEPTED.with(detail));
     }
-    sqlx::query("UPDATE specialist_invitations SET status = 'completed', completed_at = now(), outcome = $2 WHERE id = $1")
-        .bind(id)
-        .bind(&req.outcome)
-        .execute(&mut *tx)
-        .await?;
+    let outcome: &Value = req.outcome.as_value();
     sqlx::query(
-        "UPDATE client_assignments SET status = 'completed', ended_at = now() WHERE id = $1",
+        "UPDATE specialist_invitations SET status = 'completed', completed_at = now(), outcome = $2 WHERE id = $1",
     )
-    .bind(r.get::<Option<Uuid>, _>(6))
-    .execute(&mut *tx)
+    .bind(id)
+    .bind(outcome)
+    .execute(&mut *uow)
     .await?;
-    activity::log(
-        &mut tx,
-        me,
-        Some(p.user_id),
-        "specialist_invitation_completed",
-        Some(org),
-        json!({"invitation_id": id, "outcome": req.outcome}),
-    )
-    .await?;
-    tx.commit().await.map_err(Problem::from)?;
-    Ok(Json(Invitation {
-        invitation_id: id,
-        client_id: client,
-        invited_role: role,
-        invited_agent_id: me,
-        status: "completed".into(),
-        invited_at: rfc3339(r.get(5)),
-    }))
+    routing::complete(&mut uow, inv.assignment_id).await?;
+    let details = json!({"invitation_id": id, "outcome": outcome});
+    let entry = Entry::new(me, "specialist_invitation_completed", details);
+    uow.audit(entry.org(inv.organization_id)).await?;
+    uow.commit().await?;
+    Ok(Json(inv.answer(id, InvitationStatus::Completed)))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::rules::testing::{body, body_refusal};
+
+    fn with(field: &str, value: serde_json::Value) -> serde_json::Value {
+        let mut b = json!({"client_id": Uuid::nil(), "organization_id": Uuid::nil(),
+                           "invited_role": "sales_specialist", "invitation_reason": "upsell"});
+        b[field] = value;
+        b
+    }
+
+    #[tokio::test]
+    async fn a_bad_invitation_or_outcome_is_refused_naming_the_field_as_before() {
+        let refused = |f: &str, v| body_refusal::<Invite>(with(f, v));
+        assert_eq!(
+            refused("invitation_reason", json!("because")).await,
+            "invitation_reason: must be upsell, cross_sell, technical_consultation or iteration"
+        );
+        assert_eq!(
+            refused("estimated_value", json!(-5)).await,
+            "estimated_value: must be a non-negative amount"
+        );
+        assert_eq!(
+            refused("background", json!("x".repeat(5001))).await,
+            "background: too long"
+        );
+        let me = Uuid::now_v7();
+        let long: Invite = body(with("opportunity_type", json!("x".repeat(101)))).await;
+        assert_eq!(
+            long.check(me).expect_err("long").detail(),
+            "background: too long"
+        );
+        let own: Invite = body(with("target_agent_id", json!(me))).await;
+        assert_eq!(
+            own.check(me).expect_err("own").detail(),
+            "target_agent_id: invite someone else"
+        );
+        assert_eq!(
+            body_refusal::<Complete>(json!({"outcome": ["won"]})).await,
+            "outcome: must be an object (at most 10 kB)"
+        );
+    }
 }

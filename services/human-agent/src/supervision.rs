@@ -1,23 +1,31 @@
 //! The AI supervision feed (spec §0.5, endpoint 11): alerts about AI agents from
 //! `monitoring_events` and conversation counts from `conversation_events`, for supervisors.
-use axum::extract::{Query, State};
+use axum::extract::State;
 use kit::{
-    Json, Problem,
+    Json, Problem, Query, Timestamp,
     auth::Principal,
     contracts::events::v1,
     events::{Envelope, Handler, HandlerError},
-    store::{self, Scope},
+    sqlx::PgConnection,
+    store::{self, Scope, Tx},
+    utoipa_axum::{router::OpenApiRouter, routes},
 };
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::{AppState, rfc3339};
+use crate::{
+    rules::{Role, ServiceNames, Severities, Severity, TimeRange},
+    state::AppState,
+};
 
-fn when(v: &str) -> OffsetDateTime {
-    OffsetDateTime::parse(v, &Rfc3339).unwrap_or_else(|_| OffsetDateTime::now_utc())
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ai_activity))
+}
+
+/// An event's time; now when it cannot be read.
+fn when(v: &str) -> Timestamp {
+    Timestamp::parse(v).unwrap_or_else(Timestamp::now)
 }
 
 fn uuid(field: &str, v: &str) -> Result<Uuid, HandlerError> {
@@ -30,39 +38,15 @@ pub struct Feed;
 
 #[async_trait::async_trait]
 impl Handler for Feed {
-    async fn handle(&self, tx: &mut store::Tx, e: &Envelope) -> Result<(), HandlerError> {
+    async fn handle(&self, tx: &mut Tx, e: &Envelope) -> Result<(), HandlerError> {
         store::set_scope(tx, Scope::system()).await?;
         match e.event_type.as_str() {
-            "ai_alert_raised" => {
-                let a: v1::AiAlertRaised = e.decode()?;
-                if !matches!(a.severity.as_str(), "critical" | "warning" | "info") {
-                    return Err(HandlerError::failed(format!(
-                        "unknown severity {:?}",
-                        a.severity
-                    )));
-                }
-                sqlx::query(
-                    "INSERT INTO ai_alerts (alert_id, organization_id, severity, ai_agent_type, service, client_id, organization_name, \
-                     issue, recommended_action, detected_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (alert_id) DO NOTHING",
-                )
-                .bind(uuid("alert_id", &a.alert_id)?)
-                .bind(uuid("organization_id", &a.organization_id)?)
-                .bind(&a.severity)
-                .bind(&a.ai_agent_type)
-                .bind(&a.service)
-                .bind(a.client_id.parse::<Uuid>().ok())
-                .bind(&a.organization_name)
-                .bind(&a.issue)
-                .bind(&a.recommended_action)
-                .bind(when(&a.detected_at))
-                .execute(&mut **tx)
-                .await?;
-            }
+            "ai_alert_raised" => raised(tx, &e.decode()?).await?,
             "ai_alert_resolved" => {
                 let a: v1::AiAlertResolved = e.decode()?;
                 sqlx::query("UPDATE ai_alerts SET resolved_at = $2 WHERE alert_id = $1")
                     .bind(uuid("alert_id", &a.alert_id)?)
-                    .bind(when(&a.timestamp))
+                    .bind(when(&e.occurred_at))
                     .execute(&mut **tx)
                     .await?;
             }
@@ -76,7 +60,7 @@ impl Handler for Feed {
                 .bind(uuid("organization_id", &c.organization_id)?)
                 .bind(&c.ai_agent_type)
                 .bind(&c.service)
-                .bind(when(&c.timestamp))
+                .bind(when(&e.occurred_at))
                 .execute(&mut **tx)
                 .await?;
             }
@@ -86,7 +70,7 @@ impl Handler for Feed {
                     "UPDATE ai_conversations SET escalated_at = $2 WHERE conversation_id = $1",
                 )
                 .bind(uuid("conversation_id", &c.conversation_id)?)
-                .bind(when(&c.timestamp))
+                .bind(when(&e.occurred_at))
                 .execute(&mut **tx)
                 .await?;
             }
@@ -96,18 +80,44 @@ impl Handler for Feed {
     }
 }
 
+async fn raised(conn: &mut PgConnection, a: &v1::AiAlertRaised) -> Result<(), HandlerError> {
+    let severity = Severity::parse(&a.severity)
+        .ok_or_else(|| HandlerError::failed(format!("unknown severity {:?}", a.severity)))?;
+    sqlx::query(
+        "INSERT INTO ai_alerts (alert_id, organization_id, severity, ai_agent_type, service, client_id, organization_name, \
+         issue, recommended_action, detected_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (alert_id) DO NOTHING",
+    )
+    .bind(uuid("alert_id", &a.alert_id)?)
+    .bind(uuid("organization_id", &a.organization_id)?)
+    .bind(severity)
+    .bind(&a.ai_agent_type)
+    .bind(&a.service)
+    .bind(a.client_id.parse::<Uuid>().ok())
+    .bind(&a.organization_name)
+    .bind(&a.issue)
+    .bind(&a.recommended_action)
+    .bind(when(&a.detected_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct FeedQuery {
     /// `last_1h`, `last_24h` (default) or `last_7d`.
-    pub time_range: Option<String>,
+    #[serde(default)]
+    #[param(inline)]
+    pub time_range: TimeRange,
     /// Comma-separated: `critical`, `warning`, `info`.
-    pub alert_level: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub alert_level: Option<Severities>,
     /// Comma-separated services, e.g. `agent_orchestration,voice_agent`.
-    pub service: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub service: Option<ServiceNames>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Dashboard {
     pub total_ai_conversations: i64,
     pub requiring_attention: i64,
@@ -115,22 +125,22 @@ pub struct Dashboard {
     pub quality_issues: i64,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Alert {
     pub alert_id: Uuid,
-    pub severity: String,
+    pub severity: Severity,
     pub ai_agent_type: String,
     pub service: String,
     pub client_id: Option<Uuid>,
     pub organization_id: Uuid,
     pub organization_name: Option<String>,
     pub issue: String,
-    pub detected_at: String,
+    pub detected_at: Timestamp,
     pub recommended_action: Option<String>,
     pub resolved: bool,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
 pub struct TopIssue {
     pub issue: String,
     pub occurrences: i64,
@@ -143,27 +153,72 @@ pub struct Supervision {
     pub top_issues: Vec<TopIssue>,
 }
 
-fn csv(
-    field: &str,
-    v: Option<&str>,
-    allowed: Option<&[&str]>,
-) -> Result<Option<Vec<String>>, Problem> {
-    let Some(v) = v else { return Ok(None) };
-    let items: Vec<String> = v
-        .split(',')
-        .map(|x| x.trim().to_string())
-        .filter(|x| !x.is_empty())
-        .collect();
-    for i in &items {
-        let ok = match allowed {
-            Some(a) => a.contains(&i.as_str()),
-            None => i.len() <= 64 && i.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-        };
-        if !ok {
-            return Err(Problem::invalid(field, format!("unknown value {i:?}")));
-        }
-    }
-    Ok(Some(items))
+/// Which alerts and conversations the feed counts.
+struct Filter<'a> {
+    since: Timestamp,
+    levels: Option<&'a [String]>,
+    services: Option<&'a [String]>,
+}
+
+/// The alerts of the filter: since `$1`, of the levels `$2` and services `$3` (all when null).
+macro_rules! alerts_in {
+    () => {
+        "detected_at >= $1 AND ($2::text[] IS NULL OR severity = ANY($2)) AND ($3::text[] IS NULL OR service = ANY($3))"
+    };
+}
+
+async fn alerts(conn: &mut PgConnection, f: &Filter<'_>) -> Result<Vec<Alert>, Problem> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT alert_id, severity, ai_agent_type, service, client_id, organization_id, organization_name, issue, detected_at, \
+         recommended_action, resolved_at IS NOT NULL AS resolved FROM ai_alerts WHERE ",
+        alerts_in!(),
+        " ORDER BY (severity = 'critical') DESC, detected_at DESC LIMIT 200"
+    ))
+    .bind(f.since)
+    .bind(f.levels)
+    .bind(f.services)
+    .fetch_all(conn)
+    .await?)
+}
+
+async fn top_issues(conn: &mut PgConnection, f: &Filter<'_>) -> Result<Vec<TopIssue>, Problem> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT issue, count(*) AS occurrences FROM ai_alerts WHERE ",
+        alerts_in!(),
+        " GROUP BY issue ORDER BY count(*) DESC, issue LIMIT 10"
+    ))
+    .bind(f.since)
+    .bind(f.levels)
+    .bind(f.services)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The counts, by service only (not by alert level).
+async fn dashboard(conn: &mut PgConnection, f: &Filter<'_>) -> Result<Dashboard, Problem> {
+    Ok(sqlx::query_as(
+        "SELECT (SELECT count(*) FROM ai_conversations WHERE started_at >= $1 AND ($2::text[] IS NULL OR service = ANY($2))) \
+                  AS total_ai_conversations, \
+                (SELECT count(*) FROM ai_conversations WHERE escalated_at >= $1 AND ($2::text[] IS NULL OR service = ANY($2))) \
+                  AS escalated_to_human, \
+                (SELECT count(*) FROM ai_alerts WHERE detected_at >= $1 AND resolved_at IS NULL AND severity IN ('critical', 'warning') \
+                 AND ($2::text[] IS NULL OR service = ANY($2))) AS requiring_attention, \
+                (SELECT count(*) FROM ai_alerts WHERE detected_at >= $1 AND ($2::text[] IS NULL OR service = ANY($2))) \
+                  AS quality_issues",
+    )
+    .bind(f.since)
+    .bind(f.services)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Whether `p` may read the feed: AI supervisors and platform admins.
+fn supervises(p: &Principal) -> bool {
+    let supervisor = p
+        .agent
+        .as_ref()
+        .is_some_and(|a| a.all_roles.iter().any(|r| r == Role::AiSupervisor.as_str()));
+    supervisor || p.is_platform_admin()
 }
 
 /// Alerts and counts about the AI agents, for supervisors (`ai_supervisor`) and platform admins.
@@ -174,91 +229,43 @@ pub async fn ai_activity(
     p: Principal,
     Query(q): Query<FeedQuery>,
 ) -> Result<Json<Supervision>, Problem> {
-    let supervisor = p
-        .agent
-        .as_ref()
-        .is_some_and(|a| a.all_roles.iter().any(|r| r == "ai_supervisor"));
-    if !supervisor && !p.is_platform_admin() {
+    if !supervises(&p) {
         return Err(Problem::forbidden("for AI supervisors"));
     }
-    let range = match q.time_range.as_deref().unwrap_or("last_24h") {
-        "last_1h" => Duration::hours(1),
-        "last_24h" => Duration::hours(24),
-        "last_7d" => Duration::days(7),
-        _ => {
-            return Err(Problem::invalid(
-                "time_range",
-                "must be last_1h, last_24h or last_7d",
-            ));
-        }
+    let f = Filter {
+        since: Timestamp::now() - q.time_range.span(),
+        levels: q.alert_level.as_ref().map(Severities::as_slice),
+        services: q.service.as_ref().map(ServiceNames::as_slice),
     };
-    let levels = csv(
-        "alert_level",
-        q.alert_level.as_deref(),
-        Some(&["critical", "warning", "info"]),
-    )?;
-    let services = csv("service", q.service.as_deref(), None)?;
-    let since = OffsetDateTime::now_utc() - range;
-    let mut tx = store::begin(&s.db, Scope::agent(None)).await?;
-    let filter = "detected_at >= $1 AND ($2::text[] IS NULL OR severity = ANY($2)) AND ($3::text[] IS NULL OR service = ANY($3))";
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT alert_id, severity, ai_agent_type, service, client_id, organization_id, organization_name, issue, detected_at, \
-         recommended_action, resolved_at IS NOT NULL FROM ai_alerts WHERE {filter} \
-         ORDER BY (severity = 'critical') DESC, detected_at DESC LIMIT 200"
-    )))
-    .bind(since)
-    .bind(&levels)
-    .bind(&services)
-    .fetch_all(&mut *tx)
-    .await?;
-    let top = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT issue, count(*) FROM ai_alerts WHERE {filter} GROUP BY issue ORDER BY count(*) DESC, issue LIMIT 10"
-    )))
-    .bind(since)
-    .bind(&levels)
-    .bind(&services)
-    .fetch_all(&mut *tx)
-    .await?;
-    let counts = sqlx::query(
-        "SELECT (SELECT count(*) FROM ai_conversations WHERE started_at >= $1 AND ($2::text[] IS NULL OR service = ANY($2))), \
-                (SELECT count(*) FROM ai_conversations WHERE escalated_at >= $1 AND ($2::text[] IS NULL OR service = ANY($2))), \
-                (SELECT count(*) FROM ai_alerts WHERE detected_at >= $1 AND resolved_at IS NULL AND severity IN ('critical', 'warning') \
-                 AND ($2::text[] IS NULL OR service = ANY($2))), \
-                (SELECT count(*) FROM ai_alerts WHERE detected_at >= $1 AND ($2::text[] IS NULL OR service = ANY($2)))",
-    )
-    .bind(since)
-    .bind(&services)
-    .fetch_one(&mut *tx)
-    .await?;
+    let mut uow = s.db.begin_for(&p).await?;
+    let alerts = alerts(&mut uow, &f).await?;
+    let top_issues = top_issues(&mut uow, &f).await?;
+    let supervision_dashboard = dashboard(&mut uow, &f).await?;
     Ok(Json(Supervision {
-        supervision_dashboard: Dashboard {
-            total_ai_conversations: counts.get(0),
-            escalated_to_human: counts.get(1),
-            requiring_attention: counts.get(2),
-            quality_issues: counts.get(3),
-        },
-        alerts: rows
-            .iter()
-            .map(|r| Alert {
-                alert_id: r.get(0),
-                severity: r.get(1),
-                ai_agent_type: r.get(2),
-                service: r.get(3),
-                client_id: r.get(4),
-                organization_id: r.get(5),
-                organization_name: r.get(6),
-                issue: r.get(7),
-                detected_at: rfc3339(r.get(8)),
-                recommended_action: r.get(9),
-                resolved: r.get(10),
-            })
-            .collect(),
-        top_issues: top
-            .iter()
-            .map(|r| TopIssue {
-                issue: r.get(0),
-                occurrences: r.get(1),
-            })
-            .collect(),
+        supervision_dashboard,
+        alerts,
+        top_issues,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testing::query_refusal;
+
+    #[tokio::test]
+    async fn bad_filters_are_refused_naming_the_field_as_before() {
+        assert_eq!(
+            query_refusal::<FeedQuery>("time_range=forever").await,
+            "time_range: must be last_1h, last_24h or last_7d"
+        );
+        assert_eq!(
+            query_refusal::<FeedQuery>("alert_level=critical,panic").await,
+            "alert_level: unknown value \"panic\""
+        );
+        assert_eq!(
+            query_refusal::<FeedQuery>("service=a;b").await,
+            "service: unknown value \"a;b\""
+        );
+    }
 }
