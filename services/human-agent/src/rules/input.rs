@@ -103,9 +103,13 @@ impl LoginEmail {
 
 impl<'de> Deserialize<'de> for LoginEmail {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(LoginEmail(
-            String::deserialize(d)?.trim().to_ascii_lowercase(),
-        ))
+        let v = String::deserialize(d)?.trim().to_ascii_lowercase();
+        // The rest of the address rules are org-auth's (it creates the login); a control
+        // character or an overlong value never reaches a query.
+        if v.len() > 254 || v.chars().any(char::is_control) {
+            return Err(D::Error::custom("is not a valid email address"));
+        }
+        Ok(LoginEmail(v))
     }
 }
 
@@ -416,6 +420,16 @@ mod tests {
         serde_json::from_value::<T>(v)
             .expect_err("refused")
             .to_string()
+    }
+
+    #[test]
+    fn a_login_email_with_a_control_character_is_refused_before_any_query() {
+        assert_eq!(
+            refusal::<LoginEmail>(json!("a\u{0}b@acme.com")),
+            "is not a valid email address"
+        );
+        let ok: LoginEmail = serde_json::from_value(json!(" Ann@Acme.com ")).expect("valid");
+        assert_eq!(ok.as_str(), "ann@acme.com");
     }
 
     #[test]
