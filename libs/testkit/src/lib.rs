@@ -2,6 +2,13 @@
 //! and consumer groups, token minting, and a service started on ephemeral ports — all against
 //! the real PostgreSQL, Redis and Kafka-protocol broker.
 //!
+//! On top of it, what every service's tests share: [`Svc`], a typed client
+//! (`t.post(path).bearer(&tok).json(body).expect(201).await`); unique identities
+//! ([`unique_email`], [`unique_org_name`]); the service's [`Mailbox`]; outbox assertions
+//! ([`assert_outbox`], [`assert_outbox_once`]); [`assert_forced_rls`] over the service's
+//! database; the OpenAPI-driven cross-tenant [`Probe`]; and the specification's HTTP examples
+//! ([`examples::Replay`]).
+//!
 //! Settings (all optional): `FLEET_TEST_PG_ADMIN_URL` (a role that may create databases;
 //! default `postgres://fleet_owner@127.0.0.1:5432/postgres`), `FLEET_TEST_PG_HOST`
 //! (`127.0.0.1:5432`), `FLEET_TEST_REDIS_URL`, `FLEET_TEST_KAFKA`.
@@ -18,7 +25,21 @@ use kit::{
 };
 use uuid::Uuid;
 
+pub mod client;
+pub mod examples;
+pub mod mailbox;
+pub mod outbox;
+pub mod probe;
+pub mod rls;
 pub mod sample;
+
+pub use client::{Auth, IntoStatus, PROBLEM_JSON, Request, Response, Svc};
+pub use mailbox::Mailbox;
+pub use outbox::{
+    assert_outbox, assert_outbox_count, assert_outbox_once, outbox_events, outbox_types,
+};
+pub use probe::{Probe, ProbeFailure, ProbeReport};
+pub use rls::{assert_forced_rls, assert_forced_rls_in, check_forced_rls, forced_rls_violations};
 
 pub const OWNER_ROLE: &str = "fleet_owner";
 pub const APP_ROLE: &str = "fleet_app";
@@ -71,6 +92,30 @@ pub fn init_tracing() {
 /// A name unique to this test run: `prefix_<uuid>`.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", Uuid::new_v4().simple())
+}
+
+/// A work address unique to this run: `<tag>.<8 hex>@acme.com` (a company domain, as signup
+/// requires).
+pub fn unique_email(tag: &str) -> String {
+    unique_email_at(tag, "acme.com")
+}
+
+/// [`unique_email`] at `domain`.
+pub fn unique_email_at(tag: &str, domain: &str) -> String {
+    format!(
+        "{tag}.{}@{domain}",
+        &Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// An organisation name unique to this run: `<prefix> <8 hex>`.
+pub fn unique_org_name(prefix: &str) -> String {
+    format!("{prefix} {}", &Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// A client address (documentation range 198.51.100.0/24) for one test's requests.
+pub fn client_ip() -> String {
+    format!("198.51.100.{}", Uuid::new_v4().as_bytes()[0])
 }
 
 /// A fresh topic (and its dead-letter topic), created on the broker.
@@ -335,6 +380,14 @@ pub fn test_env(extra: &[(&str, &str)]) -> HashMap<String, String> {
             "FLEET_MAILBOX_DIR",
             std::env::temp_dir()
                 .join(unique("mailbox"))
+                .to_string_lossy()
+                .to_string(),
+        ),
+        // Development secrets (org-auth's MFA key) of this service only, not the checkout's var/.
+        (
+            "FLEET_STATE_DIR",
+            std::env::temp_dir()
+                .join(unique("state"))
                 .to_string_lossy()
                 .to_string(),
         ),

@@ -80,9 +80,9 @@ impl<'de> Deserialize<'de> for Page {
         };
         match n.map(u32::try_from) {
             Some(Ok(0)) => Err(de::Error::custom("starts at 1")),
-            Some(Ok(n)) if n > MAX_PAGE => Err(de::Error::custom(format!(
-                "must be at most {MAX_PAGE}"
-            ))),
+            Some(Ok(n)) if n > MAX_PAGE => {
+                Err(de::Error::custom(format!("must be at most {MAX_PAGE}")))
+            }
             Some(Ok(n)) => Ok(Page(n)),
             _ => Err(de::Error::custom("must be a whole number")),
         }
@@ -108,7 +108,7 @@ mod tests {
         );
         assert_eq!(refusal(0.into()), "starts at 1");
         assert_eq!(refusal("x".into()), "must be a whole number");
-        assert_eq!(refusal(2_147_483_648_u64.into()), "must be a whole number");
+        assert_eq!(refusal(4_294_967_296_u64.into()), "must be a whole number");
         assert_eq!(refusal(1_000_001.into()), "must be at most 1000000");
         assert_eq!(Page(3).offset(20), 40);
         assert_eq!(OptUrl::parse(Some("  ")), Ok(OptUrl(None)));

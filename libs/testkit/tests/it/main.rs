@@ -1,0 +1,9 @@
+//! The harness's own checks, against the real datastores: the typed client, mailboxes, the
+//! outbox assertions, and that `assert_forced_rls` and the cross-tenant probe fail when they must.
+mod client;
+mod examples;
+mod fixture;
+mod mailbox;
+mod outbox;
+mod probe;
+mod rls;

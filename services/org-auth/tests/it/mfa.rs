@@ -1,0 +1,249 @@
+//! TOTP multi-factor sign-in: enrolment, the second login step, recovery codes, the lockout,
+//! disabling.
+use crate::support::*;
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    const A: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut n, mut out) = (0u64, 0u32, Vec::new());
+    for c in s.chars() {
+        bits = (bits << 5) | A.find(c).expect("base32") as u64;
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    out
+}
+
+/// The code of the time step `offset` steps from now.
+fn totp(secret: &[u8], offset: i64) -> String {
+    let step = (time::OffsetDateTime::now_utc().unix_timestamp() / 30 + offset) as u64;
+    format!("{:06}", org_auth::hotp(secret, step))
+}
+
+/// A user who enrolled and confirmed TOTP.
+struct Enrolled {
+    user: String,
+    token: String,
+    secret: Vec<u8>,
+    recovery: Vec<String>,
+}
+
+impl Enrolled {
+    fn login(&self) -> Value {
+        json!({"email": self.user, "password": "SecurePass123!"})
+    }
+}
+
+async fn enrolled(t: &OrgAuth) -> anyhow::Result<Enrolled> {
+    let user = email("mfa");
+    let (_, _, token) = t.org_admin(&user, "Mfa Org").await?;
+    let e = t
+        .post("/api/v1/auth/mfa/totp/enroll")
+        .bearer(&token)
+        .json(json!({}))
+        .expect(200)
+        .await;
+    let secret = base32_decode(&s(&e["secret"]));
+    let c = t
+        .post("/api/v1/auth/mfa/totp/confirm")
+        .bearer(&token)
+        // The previous step's code, so the current one is still unused for the login.
+        .json(json!({"code": totp(&secret, -1)}))
+        .expect(200)
+        .await;
+    let recovery = c["recovery_codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(s)
+        .collect();
+    Ok(Enrolled {
+        user,
+        token,
+        secret,
+        recovery,
+    })
+}
+
+/// The first login step: its mfa token.
+async fn first_step(t: &OrgAuth, e: &Enrolled) -> anyhow::Result<String> {
+    let step = t
+        .post("/api/v1/auth/login")
+        .json(e.login())
+        .expect(200)
+        .await;
+    Ok(s(&step["mfa_token"]))
+}
+
+async fn second_step(t: &OrgAuth, mfa_token: &str, code: &str) -> anyhow::Result<StatusCode> {
+    Ok(t.post("/api/v1/auth/login/mfa")
+        .json(json!({"mfa_token": mfa_token, "code": code}))
+        .send()
+        .await?
+        .status)
+}
+
+#[tokio::test]
+async fn enrolment_is_confirmed_with_a_current_code_and_the_secret_is_sealed_at_rest()
+-> anyhow::Result<()> {
+    let t = svc().await?;
+    let user = email("mfa");
+    let (_, _, token) = t.org_admin(&user, "Mfa Org").await?;
+    let (st, e) = t
+        .post("/api/v1/auth/mfa/totp/enroll")
+        .bearer(&token)
+        .json(json!({}))
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::OK, "{e}");
+    assert!(s(&e["otpauth_uri"]).starts_with("otpauth://totp/Workflow:"));
+    let secret = base32_decode(&s(&e["secret"]));
+    assert_eq!(secret.len(), 20);
+    let confirm = |code: String| {
+        t.post("/api/v1/auth/mfa/totp/confirm")
+            .bearer(&token)
+            .json(json!({"code": code}))
+            .send()
+    };
+    let (st, _) = confirm("000000".into()).await?.parts();
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, c) = confirm(totp(&secret, -1)).await?.parts();
+    assert_eq!(st, StatusCode::OK, "{c}");
+    let recovery: Vec<String> = c["recovery_codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(s)
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    let stored: String = sqlx::query_scalar("SELECT secret_sealed FROM mfa_totp")
+        .fetch_one(&mut *t.system_tx().await?)
+        .await?;
+    assert!(
+        !stored.contains(&s(&e["secret"])),
+        "the secret is sealed at rest"
+    );
+    let audit = t.audit_actions().await?;
+    assert!(audit.iter().any(|x| x == "mfa_enabled"), "mfa_enabled");
+    Ok(())
+}
+
+#[tokio::test]
+async fn login_then_asks_for_a_code_which_is_accepted_once() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let e = enrolled(&t).await?;
+    let (st, step) = t
+        .post("/api/v1/auth/login")
+        .json(e.login())
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(step["mfa_required"], true);
+    assert!(
+        step.get("access_token").is_none(),
+        "no tokens before the second step"
+    );
+    let mfa_token = s(&step["mfa_token"]);
+    let st = second_step(&t, &mfa_token, "123456").await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let code = totp(&e.secret, 0);
+    let (st, done) = t
+        .post("/api/v1/auth/login/mfa")
+        .json(json!({"mfa_token": mfa_token, "code": code}))
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::OK, "{done}");
+    assert!(done["access_token"].is_string());
+    let st = second_step(&t, &mfa_token, &code).await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "a challenge is used once");
+    let next = first_step(&t, &e).await?;
+    let st = second_step(&t, &next, &code).await?;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "a code is never accepted twice"
+    );
+    let audit = t.audit_actions().await?;
+    assert!(
+        audit.iter().any(|x| x == "login_mfa_challenged"),
+        "login_mfa_challenged"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_recovery_code_signs_in_once() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let e = enrolled(&t).await?;
+    // A recovery code works, once.
+    let step = first_step(&t, &e).await?;
+    let st = second_step(&t, &step, &e.recovery[0]).await?;
+    assert_eq!(st, StatusCode::OK);
+    let step = first_step(&t, &e).await?;
+    let st = second_step(&t, &step, &e.recovery[0]).await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    Ok(())
+}
+
+#[tokio::test]
+async fn wrong_codes_count_toward_the_lockout_like_wrong_passwords() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let e = enrolled(&t).await?;
+    let step = first_step(&t, &e).await?;
+    second_step(&t, &step, "123456").await?;
+    // Wrong codes count toward the lockout like wrong passwords (one failure above already).
+    let step = first_step(&t, &e).await?;
+    for _ in 0..4 {
+        second_step(&t, &step, "999999").await?;
+    }
+    let (st, _) = t
+        .post("/api/v1/auth/login")
+        .json(e.login())
+        .send()
+        .await?
+        .parts();
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "locked after five failed codes"
+    );
+    let audit = t.audit_actions().await?;
+    assert!(
+        audit.iter().any(|x| x == "account_locked"),
+        "account_locked"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn disabling_takes_the_password_and_a_code() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let e = enrolled(&t).await?;
+    // Disabling needs the password and a code.
+    let disable = |password: &str| {
+        t.post("/api/v1/auth/mfa/disable")
+            .bearer(&e.token)
+            .json(json!({"password": password, "code": e.recovery[1]}))
+            .send()
+    };
+    let (st, _) = disable("nope").await?.parts();
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = disable("SecurePass123!").await?.parts();
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, plain) = t
+        .post("/api/v1/auth/login")
+        .json(e.login())
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::OK);
+    assert!(plain["access_token"].is_string(), "MFA is off again");
+    let audit = t.audit_actions().await?;
+    assert!(audit.iter().any(|x| x == "mfa_disabled"), "mfa_disabled");
+    Ok(())
+}
