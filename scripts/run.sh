@@ -13,6 +13,9 @@ if [ ! -s var/internal-token ]; then
   (umask 077; head -c 36 /dev/urandom | base64 | tr -d '/+=\n' > var/internal-token)
 fi
 export FLEET_INTERNAL_TOKEN_FILE="$PWD/var/internal-token"
+# org-auth keeps the development signing and MFA keys it generates here (mode 600), so a restart
+# keeps sessions and TOTP enrolments.
+export FLEET_STATE_DIR="${FLEET_STATE_DIR:-$PWD/var}"
 # Rate-limit counters of this start only (a restart begins with fresh edge budgets).
 export FLEET_RATE_LIMIT_NAMESPACE="run$(date +%s):"
 

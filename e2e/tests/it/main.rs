@@ -43,6 +43,8 @@ async fn every_journey_through_the_gateway() -> anyhow::Result<()> {
             .env("FLEET_KAFKA_NAMESPACE", format!("e2e{}_", &id[..12]))
             .env("FLEET_RATE_LIMIT_NAMESPACE", format!("e2e{}:", &id[..12]))
             .env("FLEET_MAILBOX_DIR", &mailbox)
+            // Generated development keys stay with this run, not in the checkout.
+            .env("FLEET_STATE_DIR", mailbox.join("state"))
             .env("FLEET_INTERNAL_TOKEN", &token)
             .env("RUST_LOG", "warn")
             .env_remove("FLEET_TARGET");

@@ -1,9 +1,11 @@
 //! The `fleet` binary as an operator uses it: help, targets, migrations, and the whole fleet in
-//! one process becoming ready.
+//! one process becoming ready, and development restarts (`restart`).
 use std::{
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
+
+mod restart;
 
 const FLEET: &str = env!("CARGO_BIN_EXE_fleet");
 
@@ -18,6 +20,15 @@ fn dev_env(cmd: &mut Command) -> &mut Command {
         .env(
             "FLEET_KAFKA_NAMESPACE",
             format!("fleettest{}_", std::process::id()),
+        )
+        // Development keys and mail of these runs, not a var/ beside the test.
+        .env(
+            "FLEET_STATE_DIR",
+            std::env::temp_dir().join(format!("fleettest{}-state", std::process::id())),
+        )
+        .env(
+            "FLEET_MAILBOX_DIR",
+            std::env::temp_dir().join(format!("fleettest{}-mailbox", std::process::id())),
         )
 }
 

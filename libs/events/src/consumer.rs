@@ -7,7 +7,16 @@
 //! with the error, is recorded as dead-lettered, and the consumer moves on. Failures of the
 //! database itself are not the message's fault: they are retried until the database is back,
 //! without sending anything to the DLQ.
-use std::{sync::Arc, time::Duration};
+//!
+//! Each consumer also watches its group: a member that has the group to itself must own every
+//! partition of its topics once a rebalance had time to finish. The local broker (Tansu) can
+//! leave a restarted member stable with none of them when the previous process died mid-way
+//! (its dead member is evicted between the new member's join and sync); such a consumer leaves
+//! the group and joins again under a new member id, which the broker then assigns everything.
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use rdkafka::{
     ClientConfig, Message,
@@ -113,11 +122,20 @@ pub struct ConsumerConfig {
     pub backoff: Duration,
     pub max_backoff: Duration,
     pub metrics: ConsumerMetrics,
+    /// How often the consumer checks that, alone in its group, it owns all its partitions.
+    pub watch_every: Duration,
+    /// How long it may be alone in its group without all its partitions before it rejoins:
+    /// longer than any rebalance of a healthy coordinator takes.
+    pub stranded_after: Duration,
 }
 
 impl ConsumerConfig {
     pub fn new(kafka: KafkaConfig) -> Self {
+        let session = Duration::from_millis(kafka.session_timeout_ms.into());
+        let rebalance = session.max(Duration::from_millis(kafka.max_poll_interval_ms.into()));
         ConsumerConfig {
+            watch_every: (session / 2).max(Duration::from_secs(1)),
+            stranded_after: rebalance * 2 + Duration::from_secs(5),
             kafka,
             max_attempts: 5,
             backoff: Duration::from_millis(100),
@@ -141,37 +159,36 @@ pub async fn run_consumer(
     cfg: ConsumerConfig,
     shutdown: CancellationToken,
 ) -> Result<(), EventsError> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &cfg.kafka.bootstrap)
-        .set("group.id", cfg.kafka.topic(&spec.group))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set(
-            "session.timeout.ms",
-            cfg.kafka.session_timeout_ms.to_string(),
-        )
-        .set(
-            "max.poll.interval.ms",
-            cfg.kafka.max_poll_interval_ms.to_string(),
-        )
-        .set("fetch.wait.max.ms", cfg.kafka.fetch_wait_max_ms.to_string())
-        // A subscribed topic that does not exist yet (created by another process moments later)
-        // is seen at the next metadata refresh: 10 s rather than librdkafka's 5 minutes.
-        .set("topic.metadata.refresh.interval.ms", "10000")
-        .set(
-            "heartbeat.interval.ms",
-            (cfg.kafka.session_timeout_ms / 3).max(100).to_string(),
-        )
-        .create()?;
+    let group = cfg.kafka.topic(&spec.group);
     let topics: Vec<String> = spec.topics.iter().map(|t| cfg.kafka.topic(t)).collect();
-    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topics)?;
+    let mut member = Member::join(&cfg, &group, &topics)?;
     tracing::info!(consumer = %spec.name, topics = ?spec.topics, "consumer started");
+    let mut watch = tokio::time::interval(cfg.watch_every);
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    watch.tick().await;
+    let mut stranded_since: Option<Instant> = None;
     loop {
-        let msg = tokio::select! {
+        let next = tokio::select! {
             _ = shutdown.cancelled() => break,
-            m = consumer.recv() => m,
+            _ = watch.tick() => None,
+            m = member.consumer.recv() => Some(m),
         };
+        let Some(msg) = next else {
+            if !member.stranded().await {
+                stranded_since = None;
+            } else if stranded_since.get_or_insert_with(Instant::now).elapsed()
+                >= cfg.stranded_after
+            {
+                tracing::warn!(consumer = %spec.name, group = %group,
+                    after_s = cfg.stranded_after.as_secs(),
+                    "alone in its consumer group without all its partitions; joining again");
+                let old = std::mem::replace(&mut member, Member::join(&cfg, &group, &topics)?);
+                old.leave().await;
+                stranded_since = None;
+            }
+            continue;
+        };
+        let consumer = &member.consumer;
         let msg = match msg {
             Ok(m) => m,
             Err(e) => {
@@ -199,7 +216,115 @@ pub async fn run_consumer(
             break; // shutting down mid-retry: the message stays uncommitted and comes back
         }
     }
+    member.leave().await;
     Ok(())
+}
+
+/// One membership of a consumer group: the Kafka consumer, subscribed, and the client id its
+/// member id starts with (so it can tell itself apart in the group's member list).
+struct Member {
+    consumer: Arc<StreamConsumer>,
+    client_id: String,
+    group: String,
+    topics: Vec<String>,
+}
+
+impl Member {
+    fn join(cfg: &ConsumerConfig, group: &str, topics: &[String]) -> Result<Self, EventsError> {
+        let client_id = format!("{group}-{}", Uuid::new_v4().simple());
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &cfg.kafka.bootstrap)
+            .set("group.id", group)
+            .set("client.id", &client_id)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set(
+                "session.timeout.ms",
+                cfg.kafka.session_timeout_ms.to_string(),
+            )
+            .set(
+                "max.poll.interval.ms",
+                cfg.kafka.max_poll_interval_ms.to_string(),
+            )
+            .set("fetch.wait.max.ms", cfg.kafka.fetch_wait_max_ms.to_string())
+            // A subscribed topic that does not exist yet (created by another process moments
+            // later) is seen at the next metadata refresh: 10 s rather than librdkafka's 5 min.
+            .set("topic.metadata.refresh.interval.ms", "10000")
+            .set(
+                "heartbeat.interval.ms",
+                (cfg.kafka.session_timeout_ms / 3).max(100).to_string(),
+            )
+            .create()?;
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names)?;
+        Ok(Member {
+            consumer: Arc::new(consumer),
+            client_id,
+            group: group.to_string(),
+            topics: topics.to_vec(),
+        })
+    }
+
+    /// Whether this member is alone in its group and yet owns fewer partitions than its topics
+    /// have. Any error (broker unreachable, topic missing) answers no.
+    async fn stranded(&self) -> bool {
+        let (consumer, me, group, topics) = (
+            self.consumer.clone(),
+            self.client_id.clone(),
+            self.group.clone(),
+            self.topics.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let timeout = Duration::from_secs(5);
+            let Ok(assigned) = consumer.assignment() else {
+                return false;
+            };
+            let owned = assigned
+                .elements()
+                .iter()
+                .filter(|e| topics.iter().any(|t| t == e.topic()))
+                .count();
+            let mut partitions = 0;
+            for t in &topics {
+                let Ok(md) = consumer.fetch_metadata(Some(t), timeout) else {
+                    return false;
+                };
+                partitions += md
+                    .topics()
+                    .iter()
+                    .filter(|m| m.name() == t && m.error().is_none())
+                    .map(|m| m.partitions().len())
+                    .sum::<usize>();
+            }
+            if owned >= partitions {
+                return false;
+            }
+            let Ok(list) = consumer.fetch_group_list(Some(&group), timeout) else {
+                return false;
+            };
+            let members: Vec<String> = list
+                .groups()
+                .iter()
+                .filter(|g| g.name() == group)
+                .flat_map(|g| g.members().iter().map(|m| m.id().to_string()))
+                .collect();
+            is_stranded(owned, partitions, &members, &me)
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Leaves the group (closing the consumer blocks until the broker has been told).
+    async fn leave(self) {
+        let consumer = self.consumer;
+        let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+    }
+}
+
+/// A member (whose member id starts with `me`) owning `owned` of its topics' `partitions` is
+/// stranded when it is the group's only member and yet owns fewer than all of them.
+fn is_stranded(owned: usize, partitions: usize, members: &[String], me: &str) -> bool {
+    owned < partitions && matches!(members, [only] if only.starts_with(me))
 }
 
 /// Handles one message to completion. Returns false only when interrupted by shutdown.
@@ -382,5 +507,28 @@ async fn record_dead_letter(
     .await;
     if let Err(e) = r {
         tracing::warn!(error = %e, "recording dead-lettered event failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_stranded;
+
+    #[test]
+    fn stranded_only_when_alone_and_short_of_partitions() {
+        let stranded = is_stranded;
+        let me = "g-1f2e";
+        let alone = vec![format!("{me}-0c1d")];
+        assert!(stranded(0, 3, &alone, me), "alone with nothing");
+        assert!(stranded(2, 3, &alone, me), "alone with some");
+        assert!(!stranded(3, 3, &alone, me), "alone with all: healthy");
+        assert!(!stranded(0, 0, &alone, me), "no partitions (topic missing)");
+        let shared = vec![alone[0].clone(), "other-77aa".to_string()];
+        assert!(!stranded(1, 3, &shared, me), "others own the rest");
+        assert!(
+            !stranded(0, 3, &["other-77aa".to_string()], me),
+            "not a member yet (joining)"
+        );
+        assert!(!stranded(0, 3, &[], me), "empty group");
     }
 }

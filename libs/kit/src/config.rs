@@ -449,7 +449,8 @@ fn read_private(path: &std::path::Path) -> anyhow::Result<Option<Vec<u8>>> {
         "{} holds a secret but its mode is {mode:03o}: make it private (chmod 600) or delete it to have a new one generated",
         path.display()
     );
-    let value = std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let value =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
     anyhow::ensure!(
         !value.is_empty(),
         "{} is empty: delete it to have a new secret generated",
@@ -575,13 +576,22 @@ mod tests {
             let handles: Vec<_> = (0..8u8)
                 .map(|i| {
                     let c = &c;
-                    s.spawn(move || c.dev_secret("key", || Ok(vec![b'a' + i; 16])).expect("secret"))
+                    s.spawn(move || {
+                        c.dev_secret("key", || Ok(vec![b'a' + i; 16]))
+                            .expect("secret")
+                    })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
         });
         let on_disk = std::fs::read(c.dev_secret_path("key")).expect("file");
-        assert!(got.iter().all(|v| *v == on_disk), "every caller has the kept value");
+        assert!(
+            got.iter().all(|v| *v == on_disk),
+            "every caller has the kept value"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 
