@@ -167,7 +167,7 @@ pub struct UpdateAgent {
     pub languages: Option<Identifiers<20>>,
     #[schema(value_type = Option<i32>)]
     pub max_capacity: Option<Capacity>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub permissions: Option<PermissionMap>,
     pub auto_assign: Option<bool>,
     pub is_active: Option<bool>,

@@ -111,7 +111,9 @@ macro_rules! audit_filter {
 /// The organisation's audit log (admins): filter by action, user and time; JSON or CSV.
 #[utoipa::path(get, path = "/api/v1/organizations/{org_id}/audit-logs", tag = "organizations",
     security(("bearer" = [])), params(("org_id" = Uuid, Path), AuditQuery),
-    responses((status = 200, body = AuditPage), (status = 403, body = kit::ProblemBody)))]
+    responses((status = 200, description = "The records: JSON, or CSV with `format=csv`",
+                content((AuditPage = "application/json"), (String = "text/csv"))),
+              (status = 403, body = kit::ProblemBody)))]
 async fn audit_logs(
     State(s): State<AppState>,
     p: Principal,

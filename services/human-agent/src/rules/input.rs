@@ -214,7 +214,15 @@ impl Skills {
 
 impl<'de> Deserialize<'de> for Skills {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Skills::from_raw(&Vec::<String>::deserialize(d)?))
+        let raw = Vec::<String>::deserialize(d)?;
+        // Matched against stored skills: bounded printable text only (a NUL byte would reach
+        // the query).
+        if raw.len() > 50 || raw.iter().any(|s| printable(s, 100).is_none()) {
+            return Err(D::Error::custom(
+                "at most 50 entries of at most 100 printable characters",
+            ));
+        }
+        Ok(Skills::from_raw(&raw))
     }
 }
 
@@ -430,6 +438,16 @@ mod tests {
         );
         let ok: LoginEmail = serde_json::from_value(json!(" Ann@Acme.com ")).expect("valid");
         assert_eq!(ok.as_str(), "ann@acme.com");
+    }
+
+    #[test]
+    fn required_skills_are_bounded_printable_text() {
+        assert_eq!(
+            refusal::<Skills>(json!(["ok", "a\u{0}b"])),
+            "at most 50 entries of at most 100 printable characters"
+        );
+        let s: Skills = serde_json::from_value(json!([" Billing "])).expect("valid");
+        assert_eq!(s.as_slice(), ["billing"]);
     }
 
     #[test]
