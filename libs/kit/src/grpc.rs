@@ -113,13 +113,12 @@ pub fn peer(config: &crate::FleetConfig, var: &str, dev_port: u16) -> anyhow::Re
         .map_err(|e| anyhow::anyhow!("{var}: {url:?} is not a URI: {e}"))?
         // Connected lazily: a service starts (and reports ready) before its peers do.
         .connect_lazy();
-    let authorization = match &config.internal_token {
-        Some(t) => Some(
-            format!("Bearer {t}")
-                .parse()
-                .map_err(|_| anyhow::anyhow!("the internal credential is not valid header text"))?,
-        ),
-        None => None,
-    };
+    let authorization =
+        match &config.internal_token {
+            Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| {
+                anyhow::anyhow!("the internal credential is not valid header text")
+            })?),
+            None => None,
+        };
     Ok(InterceptedService::new(channel, Outgoing { authorization }))
 }

@@ -330,7 +330,8 @@ impl Phone {
     }
 }
 
-string_input!(Phone, || string_schema().pattern(Some(r"^\+[1-9][0-9]{7,14}$")));
+string_input!(Phone, || string_schema()
+    .pattern(Some(r"^\+[1-9][0-9]{7,14}$")));
 
 /// An ISO 3166-1 alpha-2 country code (`US`, `DE`), upper-cased.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -576,11 +577,17 @@ mod tests {
 
     #[test]
     fn codes_and_phones() {
-        assert_eq!(Phone::parse("+1 (415) 555-0123").expect("phone").as_str(), "+14155550123");
+        assert_eq!(
+            Phone::parse("+1 (415) 555-0123").expect("phone").as_str(),
+            "+14155550123"
+        );
         assert!(Phone::parse("0123").is_err());
         assert_eq!(CountryCode::parse("de").expect("country").as_str(), "DE");
         assert!(CountryCode::parse("DEU").is_err());
-        assert_eq!(CurrencyCode::parse("usd").expect("currency").as_str(), "USD");
+        assert_eq!(
+            CurrencyCode::parse("usd").expect("currency").as_str(),
+            "USD"
+        );
         assert!(Slug::parse("acme-corp").is_ok());
         assert!(Slug::parse("-acme").is_err());
         assert!(HttpsUrl::parse("http://acme.com").is_err());

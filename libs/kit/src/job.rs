@@ -94,7 +94,10 @@ mod tests {
     fn jitter_stays_within_ten_percent() {
         for _ in 0..100 {
             let d = jittered(Duration::from_secs(10));
-            assert!(d >= Duration::from_secs(9) && d <= Duration::from_secs(11), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(9) && d <= Duration::from_secs(11),
+                "{d:?}"
+            );
         }
     }
 

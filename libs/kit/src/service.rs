@@ -6,8 +6,8 @@ use std::{future::Future, pin::Pin, sync::Arc};
 use sqlx::migrate::Migrator;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{config::FleetConfig, metrics::Metrics};
 pub use crate::job::Job;
+use crate::{config::FleetConfig, metrics::Metrics};
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
