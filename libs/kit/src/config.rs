@@ -5,6 +5,9 @@
 //! `var/`) and says so in the log; any other value — including unset — is production, where
 //! every connection setting and secret must be given and a missing one stops start-up with a
 //! message naming it.
+//!
+//! Longer than most modules: every process-wide setting is read here, in one place, with its
+//! development default and its error message; about a quarter is its unit tests.
 use std::{collections::HashMap, net::IpAddr, path::PathBuf, time::Duration};
 
 use crate::service::ServiceDef;

@@ -18,6 +18,9 @@
 //! - The problem catalogue — the kit's common types ([`problem::COMMON`]) and the service's own
 //!   — is listed at the root as `x-problem-types` (`type` URI, status, title, when), its URIs as
 //!   the `examples` of `ProblemBody.type`, and each error response names the types of its status.
+//!
+//! Longer than most modules: the finishing of a document is one pass over it, kept together so
+//! each rule sees the others' results; nearly half is its unit tests.
 use serde_json::{Map, Value, json};
 use utoipa::{PartialSchema, ToSchema};
 

@@ -8,6 +8,9 @@
 //! documented error answer is checked as the platform answers every error:
 //! `application/problem+json` with the status. [`Replay::finish`] fails for any example of the
 //! service that was neither replayed nor skipped with a reason.
+//!
+//! Longer than most modules: the replay's step builder and its report of deviations belong
+//! together, so each declared deviation is checked where it is stated.
 use std::{
     collections::{BTreeMap, BTreeSet},
     fmt,

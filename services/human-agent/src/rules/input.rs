@@ -1,6 +1,9 @@
 //! Validated input: newtypes request types declare their fields with, deserialised through
 //! serde so that an invalid value is refused (422) naming its field, with the message the
 //! service has always answered.
+//!
+//! Longer than most modules: every validated field type of the service's requests, in one place
+//! beside the messages they answer with; a fifth is its unit tests.
 use kit::Timestamp;
 use serde::{Deserialize, Deserializer, de::Error};
 use serde_json::Value;
