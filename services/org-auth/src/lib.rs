@@ -47,7 +47,7 @@ mod settings;
 mod signup;
 
 /// RFC 4226 HOTP, for clients and tests computing TOTP codes.
-pub use mfa::hotp;
+pub use mfa::{base32_decode, hotp, totp_code};
 
 /// The Argon2id hash of a password at the service's parameters (benchmarks compare logins with it).
 pub use security::hash_password;
@@ -93,35 +93,7 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
                 .unwrap_or("Workflow <no-reply@workflow.local>"),
             ctx.config.mailbox_dir.clone(),
         )?;
-        let mfa_key = {
-            use base64::{Engine, engine::general_purpose::STANDARD};
-            let (encoded, source) = match ctx.config.get("ORG_AUTH_MFA_KEY") {
-                Some(k) => (k.to_string(), "ORG_AUTH_MFA_KEY".to_string()),
-                None if ctx.config.is_dev() => {
-                    // Kept in the state directory: TOTP secrets sealed before a restart still open.
-                    let kept = ctx
-                        .config
-                        .dev_secret("mfa-key", || {
-                            let mut k = [0u8; 32];
-                            getrandom::fill(&mut k)?;
-                            Ok(format!("{}\n", STANDARD.encode(k)).into_bytes())
-                        })
-                        .map_err(|e| anyhow::anyhow!("development MFA key: {e:#}"))?;
-                    let path = ctx.config.dev_secret_path("mfa-key").display().to_string();
-                    tracing::warn!(
-                        path = %path,
-                        "development mode: no ORG_AUTH_MFA_KEY, sealing TOTP secrets with the kept development key"
-                    );
-                    (String::from_utf8_lossy(&kept).into_owned(), path)
-                }
-                None => anyhow::bail!(
-                    "configuration: ORG_AUTH_MFA_KEY (base64, 32 bytes) is required in production"
-                ),
-            };
-            STANDARD
-                .decode(encoded.trim())
-                .map_err(|_| anyhow::anyhow!("{source} must be base64 of 32 bytes"))?
-        };
+        let mfa_key = settings::mfa_key(&ctx.config)?;
         let oauth = Arc::new(oauth::OAuth::new(&ctx.config, &settings.app_url)?);
         let state = AppState {
             oauth,
@@ -145,9 +117,6 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             .merge(members::routes())
             .merge(audit_log::routes())
             .merge(assisted::routes())
-            .layer(kit::axum::middleware::map_response(
-                problems::bearer_challenge,
-            ))
             .with_state(state.clone());
         let mut parts = Parts::new(router);
         parts.grpc.add_service(

@@ -1,6 +1,9 @@
 //! OAuth 2.0 sign-in with Google, Microsoft and GitHub: the authorization-code flow with PKCE
 //! (S256) and a single-use server-side `state`; provider endpoints configurable; accounts
 //! linked by verified email.
+//!
+//! One module for the whole flow (authorize, callback, the provider exchange, linking): its
+//! parts share the provider table and the state rules, so they stay together.
 use std::collections::HashMap;
 
 use axum::{
@@ -215,6 +218,14 @@ struct Identity {
     name: String,
 }
 
+/// A provider's failure: logged with its cause, answered generically.
+fn upstream(p: &Provider, what: &str, e: &dyn std::fmt::Display) -> Problem {
+    tracing::warn!(provider = p.name, error = %e, "{what}");
+    problems::UPSTREAM.with(format!("the sign-in provider did not complete the {what}"))
+}
+
+/// The code (with the PKCE verifier) for an access token, then who the provider says the user
+/// is.
 async fn exchange(
     s: &AppState,
     p: &Provider,
@@ -222,10 +233,30 @@ async fn exchange(
     redirect: &str,
     verifier: &str,
 ) -> Result<Identity, Problem> {
-    let upstream = |what: &str, e: &dyn std::fmt::Display| {
-        tracing::warn!(provider = p.name, error = %e, "{what}");
-        problems::UPSTREAM.with(format!("the sign-in provider did not complete the {what}"))
-    };
+    let access = access_token(s, p, code, redirect, verifier).await?;
+    let info = fetch(s, p, &p.userinfo_url, &access, "profile lookup").await?;
+    let mut id = Identity::from_profile(&info);
+    if let Some(emails_url) = &p.emails_url {
+        // GitHub: the profile email may be empty or unverified; the list says which is.
+        let emails = fetch(s, p, emails_url, &access, "email lookup").await?;
+        if !emails.is_array() {
+            return Err(upstream(p, "email lookup", &"not a list"));
+        }
+        id.take_verified_primary(&emails);
+    }
+    if id.subject.is_empty() || id.email.is_empty() {
+        return Err(upstream(p, "profile lookup", &"no subject or email"));
+    }
+    Ok(id)
+}
+
+async fn access_token(
+    s: &AppState,
+    p: &Provider,
+    code: &str,
+    redirect: &str,
+    verifier: &str,
+) -> Result<String, Problem> {
     let token: serde_json::Value = s
         .oauth
         .http
@@ -242,68 +273,77 @@ async fn exchange(
         .send()
         .await
         .and_then(|r| r.error_for_status())
-        .map_err(|e| upstream("token exchange", &e))?
+        .map_err(|e| upstream(p, "token exchange", &e))?
         .json()
         .await
-        .map_err(|e| upstream("token exchange", &e))?;
-    let access = token["access_token"]
+        .map_err(|e| upstream(p, "token exchange", &e))?;
+    token["access_token"]
         .as_str()
-        .ok_or_else(|| upstream("token exchange", &"no access_token"))?
-        .to_string();
-    let get = |url: &str| {
-        s.oauth
-            .http
-            .get(url)
-            .bearer_auth(&access)
-            .header(header::ACCEPT, "application/json")
-            .header(header::USER_AGENT, "workflow-platform")
-            .send()
-    };
-    let info: serde_json::Value = get(&p.userinfo_url)
+        .map(str::to_string)
+        .ok_or_else(|| upstream(p, "token exchange", &"no access_token"))
+}
+
+/// A JSON resource of the provider, read with the user's access token.
+async fn fetch(
+    s: &AppState,
+    p: &Provider,
+    url: &str,
+    access: &str,
+    what: &str,
+) -> Result<serde_json::Value, Problem> {
+    s.oauth
+        .http
+        .get(url)
+        .bearer_auth(access)
+        .header(header::ACCEPT, "application/json")
+        .header(header::USER_AGENT, "workflow-platform")
+        .send()
         .await
         .and_then(|r| r.error_for_status())
-        .map_err(|e| upstream("profile lookup", &e))?
+        .map_err(|e| upstream(p, what, &e))?
         .json()
         .await
-        .map_err(|e| upstream("profile lookup", &e))?;
-    let text = |v: &serde_json::Value| match v {
+        .map_err(|e| upstream(p, what, &e))
+}
+
+/// A profile field as text (GitHub's ids are numbers).
+fn text(v: &serde_json::Value) -> String {
+    match v {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Number(n) => n.to_string(),
         _ => String::new(),
-    };
-    let mut id = Identity {
-        subject: text(&info["sub"])
-            .chars()
-            .chain(text(&info["id"]).chars())
-            .collect(),
-        email: text(&info["email"]),
-        email_verified: info["email_verified"].as_bool().unwrap_or(false),
-        name: [text(&info["name"]), text(&info["login"])]
-            .into_iter()
-            .find(|n| !n.is_empty())
-            .unwrap_or_default(),
-    };
-    if let Some(emails_url) = &p.emails_url {
-        // GitHub: the profile email may be empty or unverified; the list says which is.
-        let emails: Vec<serde_json::Value> = get(emails_url)
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| upstream("email lookup", &e))?
-            .json()
-            .await
-            .map_err(|e| upstream("email lookup", &e))?;
-        if let Some(e) = emails
-            .iter()
-            .find(|e| e["primary"].as_bool() == Some(true) && e["verified"].as_bool() == Some(true))
-        {
-            id.email = text(&e["email"]);
-            id.email_verified = true;
+    }
+}
+
+impl Identity {
+    /// From an OpenID Connect `userinfo` answer (`sub`) or GitHub's `/user` (`id`, `login`).
+    fn from_profile(info: &serde_json::Value) -> Self {
+        Identity {
+            subject: text(&info["sub"])
+                .chars()
+                .chain(text(&info["id"]).chars())
+                .collect(),
+            email: text(&info["email"]),
+            email_verified: info["email_verified"].as_bool().unwrap_or(false),
+            name: [text(&info["name"]), text(&info["login"])]
+                .into_iter()
+                .find(|n| !n.is_empty())
+                .unwrap_or_default(),
         }
     }
-    if id.subject.is_empty() || id.email.is_empty() {
-        return Err(upstream("profile lookup", &"no subject or email"));
+
+    /// GitHub's email list: the primary verified address, when there is one, is the identity's.
+    fn take_verified_primary(&mut self, emails: &serde_json::Value) {
+        let primary = emails.as_array().and_then(|list| {
+            list.iter().find(|e| {
+                e["primary"].as_bool() == Some(true) && e["verified"].as_bool() == Some(true)
+            })
+        });
+        if let Some(e) = primary {
+            self.email = text(&e["email"]);
+            self.email_verified = true;
+        }
     }
-    Ok(id)
 }
 
 /// Finish sign-in: exchanges the code (with the PKCE verifier), then signs the user in — by a

@@ -6,10 +6,6 @@
 //! Answers that must not reveal which of several cases applies share one type: a wrong
 //! password, an unknown address and a locked account are all `invalid-credentials`; an invalid,
 //! used and expired invitation (claim link, reset link, code) are one type each.
-use axum::{
-    http::{HeaderValue, StatusCode, header},
-    response::Response,
-};
 use kit::ProblemType;
 
 pub const INVALID_CREDENTIALS: ProblemType = ProblemType::new(
@@ -214,19 +210,6 @@ pub const ALL: &[ProblemType] = &[
     OAUTH_EMAIL_UNVERIFIED,
     UPSTREAM,
 ];
-
-/// Every 401 of the service challenges for a bearer token (RFC 9110 §11.6.1). The kit adds
-/// `WWW-Authenticate` to its own `unauthorized` answers only, not to the specific 401 types
-/// above; this response layer adds it where it is missing.
-pub(crate) async fn bearer_challenge(mut res: Response) -> Response {
-    if res.status() == StatusCode::UNAUTHORIZED
-        && !res.headers().contains_key(header::WWW_AUTHENTICATE)
-    {
-        res.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    res
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,5 @@
 //! The service's own settings, read once at start: a malformed value stops start-up naming
-//! the variable. (The MFA key and the OAuth providers are read where they are built.)
+//! the variable. (The OAuth providers are read where they are built.)
 use std::time::Duration;
 
 use kit::FleetConfig;
@@ -24,6 +24,37 @@ impl Settings {
                 .to_string(),
         })
     }
+}
+
+/// The key sealing TOTP secrets: `ORG_AUTH_MFA_KEY` (base64 of 32 bytes), required in
+/// production; in development, generated once into the state directory and kept, so secrets
+/// sealed before a restart still open.
+pub fn mfa_key(config: &FleetConfig) -> anyhow::Result<Vec<u8>> {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let (encoded, source) = match config.get("ORG_AUTH_MFA_KEY") {
+        Some(k) => (k.to_string(), "ORG_AUTH_MFA_KEY".to_string()),
+        None if config.is_dev() => {
+            let kept = config
+                .dev_secret("mfa-key", || {
+                    let mut k = [0u8; 32];
+                    getrandom::fill(&mut k)?;
+                    Ok(format!("{}\n", STANDARD.encode(k)).into_bytes())
+                })
+                .map_err(|e| anyhow::anyhow!("development MFA key: {e:#}"))?;
+            let path = config.dev_secret_path("mfa-key").display().to_string();
+            tracing::warn!(
+                path = %path,
+                "development mode: no ORG_AUTH_MFA_KEY, sealing TOTP secrets with the kept development key"
+            );
+            (String::from_utf8_lossy(&kept).into_owned(), path)
+        }
+        None => anyhow::bail!(
+            "configuration: ORG_AUTH_MFA_KEY (base64, 32 bytes) is required in production"
+        ),
+    };
+    STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| anyhow::anyhow!("{source} must be base64 of 32 bytes"))
 }
 
 #[cfg(test)]
