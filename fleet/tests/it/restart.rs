@@ -207,26 +207,12 @@ fn free_offset() -> u16 {
 }
 
 fn base32_decode(s: &str) -> Vec<u8> {
-    const A: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut n, mut out) = (0u64, 0u32, Vec::new());
-    for c in s.chars() {
-        bits = (bits << 5) | A.find(c).expect("base32") as u64;
-        n += 5;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-        }
-    }
-    out
+    org_auth::base32_decode(s).expect("base32")
 }
 
-/// The TOTP code of the time step `offset` steps from now.
+/// The code of the time step `offset` steps from now.
 fn totp(secret: &[u8], offset: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
-    format!("{:06}", org_auth::hotp(secret, (now / 30 + offset) as u64))
+    org_auth::totp_code(secret, offset)
 }
 
 fn private_file(path: &Path) -> Vec<u8> {

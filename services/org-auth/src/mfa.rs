@@ -96,6 +96,27 @@ pub fn base32(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes RFC 4648 base32 (upper case, no padding) — the form of an enrolment's `secret`.
+pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    const A: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut n, mut out) = (0u64, 0u32, Vec::new());
+    for c in text.chars() {
+        bits = ((bits << 5) | A.find(c)? as u64) & 0xffff_ffff;
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// The six-digit TOTP code of the 30 s step `offset` steps from now (for clients and tests).
+pub fn totp_code(secret: &[u8], offset: i64) -> String {
+    let now = OffsetDateTime::now_utc().unix_timestamp() / 30 + offset;
+    format!("{:06}", hotp(secret, u64::try_from(now).unwrap_or(0)))
+}
+
 /// RFC 4226 HOTP value for `counter`.
 pub fn hotp(secret: &[u8], counter: u64) -> u32 {
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);

@@ -3,23 +3,12 @@
 use crate::support::*;
 
 fn base32_decode(s: &str) -> Vec<u8> {
-    const A: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut n, mut out) = (0u64, 0u32, Vec::new());
-    for c in s.chars() {
-        bits = (bits << 5) | A.find(c).expect("base32") as u64;
-        n += 5;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-        }
-    }
-    out
+    org_auth::base32_decode(s).expect("base32")
 }
 
 /// The code of the time step `offset` steps from now.
 fn totp(secret: &[u8], offset: i64) -> String {
-    let step = (time::OffsetDateTime::now_utc().unix_timestamp() / 30 + offset) as u64;
-    format!("{:06}", org_auth::hotp(secret, step))
+    org_auth::totp_code(secret, offset)
 }
 
 /// A user who enrolled and confirmed TOTP.
