@@ -49,6 +49,10 @@ pub struct Claims {
     /// reduced to the actor's user id): the agent behind a temporary access token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Uuid>,
+    /// The session the token belongs to (a sign-in's refresh family, or a delegated grant):
+    /// revoking it refuses the token at every verifier before it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
 impl Claims {
@@ -73,6 +77,7 @@ impl Claims {
             permissions: BTreeMap::new(),
             scope: None,
             act: None,
+            sid: None,
         }
     }
 

@@ -8,11 +8,13 @@
 mod claims;
 mod keys;
 mod principal;
+mod revoked;
 mod verify;
 
 pub use claims::{Claims, UserType};
 pub use keys::{Signer, SigningKey};
 pub use principal::{AgentInfo, OptionalPrincipal, Permissions, Principal};
+pub use revoked::{Revocation, Revoked};
 pub use verify::{AuthError, JwksSource, Verifier, VerifierConfig, VerifyKey};
 
 pub use jsonwebtoken::jwk::JwkSet;

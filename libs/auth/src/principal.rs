@@ -27,9 +27,16 @@ pub struct Principal {
     pub email: Option<String>,
     pub agent: Option<AgentInfo>,
     pub scope: Option<String>,
+    /// The user actually acting when the token is delegated (a temporary access token: the
+    /// agent behind it). Audit entries name this user as the actor.
+    pub act: Option<Uuid>,
+    /// The session the token belongs to.
+    pub session: Option<Uuid>,
 }
 
 pub const AGENT_ID_HEADER: &str = "x-agent-id";
+/// How the specification writes a temporary access token: this prefix and the JWT.
+pub const TEMPORARY_PREFIX: &str = "temp_";
 pub const AGENT_PERMISSIONS_HEADER: &str = "x-agent-permissions";
 
 impl Principal {
@@ -64,6 +71,25 @@ impl Principal {
             email: claims.email,
             agent,
             scope: claims.scope,
+            act: claims.act,
+            session: claims.sid,
+        }
+    }
+
+    /// Whether the token lets someone else act as this user (a temporary access token).
+    pub fn is_delegated(&self) -> bool {
+        self.act.is_some()
+    }
+
+    /// 403 for a delegated token: what only the user themselves may do (their credentials,
+    /// their sessions, who belongs to their organisation).
+    pub fn require_own_token(&self) -> Result<(), Problem> {
+        if self.is_delegated() {
+            Err(Problem::forbidden(
+                "a temporary access token cannot do this: only the account's own user can",
+            ))
+        } else {
+            Ok(())
         }
     }
 
@@ -129,7 +155,9 @@ fn bearer(parts: &Parts) -> Result<&str, Problem> {
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(Problem::unauthorized("expected a bearer token"));
     }
-    Ok(token.trim())
+    // A temporary access token may arrive as the specification shows it, `temp_` + the JWT.
+    let token = token.trim();
+    Ok(token.strip_prefix(TEMPORARY_PREFIX).unwrap_or(token))
 }
 
 fn verifier(parts: &Parts) -> Result<Verifier, Problem> {

@@ -10,7 +10,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use problem::Problem;
 use serde::Deserialize;
 
-use crate::Claims;
+use crate::{Claims, Revoked};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -26,6 +26,8 @@ pub enum AuthError {
     UnknownKid,
     #[error("token is invalid: {0}")]
     Invalid(String),
+    #[error("token has been revoked")]
+    Revoked,
     #[error("key: {0}")]
     Key(String),
     #[error("fetching JWKS: {0}")]
@@ -104,6 +106,7 @@ struct Inner {
     source: JwksSource,
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     http: reqwest::Client,
+    revoked: Revoked,
 }
 
 /// Verifies access tokens: RS256 only, a known `kid`, signature, `exp`/`nbf` (with leeway),
@@ -128,6 +131,7 @@ impl Verifier {
             cfg,
             last_fetch: tokio::sync::Mutex::new(None),
             http,
+            revoked: Revoked::default(),
         })))
     }
 
@@ -144,12 +148,24 @@ impl Verifier {
     /// Verifies with the keys already known (no I/O), answering a token verified within the
     /// last minute from the cache. The hot path.
     pub fn verify_now(&self, token: &str) -> Result<Claims, AuthError> {
-        if let Some(c) = self.cached(token) {
-            return Ok(c);
+        let claims = match self.cached(token) {
+            Some(c) => c,
+            None => {
+                let claims = self.verify_full(token)?;
+                self.remember(token, &claims);
+                claims
+            }
+        };
+        // Checked on every use, cached or not: a revocation takes effect at once.
+        if self.0.revoked.covers(&claims) {
+            return Err(AuthError::Revoked);
         }
-        let claims = self.verify_full(token)?;
-        self.remember(token, &claims);
         Ok(claims)
+    }
+
+    /// The revocations this verifier refuses tokens by (fed by the runtime).
+    pub fn revoked(&self) -> &Revoked {
+        &self.0.revoked
     }
 
     /// The full verification (parse, RS256 signature, claims), with no token cache.

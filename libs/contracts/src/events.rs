@@ -76,6 +76,9 @@ pub mod topic {
     pub const PRICING: &str = "pricing_events";
     pub const PROPOSAL: &str = "proposal_events";
     pub const RESEARCH: &str = "research_events";
+    /// Revoked access tokens: kept only as long as the tokens they cover, read whole by every
+    /// verifier at start.
+    pub const REVOCATION: &str = "revocation_events";
     pub const SUPPORT: &str = "support_events";
     pub const TENANT: &str = "tenant_events";
     pub const TEMPLATE: &str = "template_events";
@@ -99,6 +102,7 @@ pub mod topic {
         PRICING,
         PROPOSAL,
         RESEARCH,
+        REVOCATION,
         SUPPORT,
         TENANT,
         TEMPLATE,
@@ -131,6 +135,7 @@ events! {
     ClaimLinkResent => "claim_link_resent" on topic::AUTH,
     AssistedAccountAccessGranted => "assisted_account_access_granted" on topic::AUTH,
     AssistedAccountExpired => "assisted_account_expired" on topic::AUTH,
+    TokensRevoked => "tokens_revoked" on topic::REVOCATION,
     OrganizationCreated => "organization_created" on topic::ORG,
     MemberInvited => "member_invited" on topic::ORG,
     MemberJoined => "member_joined" on topic::ORG,
@@ -143,6 +148,7 @@ events! {
     HandoffRejected => "handoff_rejected" on topic::AGENT,
     SpecialistInvited => "specialist_invited" on topic::AGENT,
     AgentStatusUpdated => "agent_status_updated" on topic::AGENT,
+    AgentRolesChanged => "agent_roles_changed" on topic::AGENT,
     AiAlertRaised => "ai_alert_raised" on topic::MONITORING,
     AiAlertResolved => "ai_alert_resolved" on topic::MONITORING,
     ConversationStarted => "conversation_started" on topic::CONVERSATION,
@@ -178,6 +184,27 @@ mod tests {
         };
         assert_eq!(env.decode::<v1::MemberRoleUpdated>().expect("decodes"), e);
         assert!(env.decode::<v1::MemberRemoved>().is_err());
+    }
+
+    #[test]
+    fn an_agents_role_set_travels_with_its_version() {
+        let e = v1::AgentRolesChanged {
+            agent_id: "a".into(),
+            user_id: "u".into(),
+            primary_role: "sales_agent".into(),
+            roles: vec!["sales_agent".into(), "ai_supervisor".into()],
+            is_active: true,
+            version: 3,
+        };
+        let json = serde_json::to_value(&e).expect("serialises");
+        assert_eq!(
+            json["roles"],
+            serde_json::json!(["sales_agent", "ai_supervisor"])
+        );
+        assert_eq!(json["version"], 3);
+        assert_eq!(<v1::AgentRolesChanged as Event>::TOPIC, topic::AGENT);
+        let back: v1::AgentRolesChanged = serde_json::from_value(json).expect("decodes");
+        assert_eq!(back, e);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Kafka for services: the idempotent producer, the outbox relay, idempotent consumers with
 //! dead-letter topics, and W3C trace context in message headers (ARCHITECTURE §6).
+mod broadcast;
 mod consumer;
 pub mod metrics;
 mod producer;
 mod relay;
 mod trace;
 
+pub use broadcast::follow;
 pub use consumer::{ConsumerConfig, ConsumerSpec, Handler, HandlerError, run_consumer};
 pub use contracts::events::{Envelope, Event};
 pub use producer::{KafkaConfig, Producer, ensure_topics};

@@ -12,6 +12,7 @@ pub mod job;
 pub mod metrics;
 pub mod openapi;
 pub mod readiness;
+pub mod revocation;
 pub mod runtime;
 pub mod service;
 pub mod telemetry;

@@ -242,6 +242,12 @@ impl Fleet {
 pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fleet> {
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
+    // One revocation list per process: its services share the verifier.
+    tasks.push(tokio::spawn(crate::revocation::follow(
+        shared.config.kafka.clone(),
+        shared.verifier.revoked().clone(),
+        shutdown.clone(),
+    )));
     let mut services = Vec::new();
     for l in launches {
         let def = l.def;
@@ -416,6 +422,8 @@ pub async fn serve(shared: &Shared, defs: &[&'static ServiceDef]) -> anyhow::Res
         let mut topics: Vec<String> = defs
             .iter()
             .flat_map(|d| d.publishes.iter().chain(d.consumes.iter()))
+            // Every process follows the revocations.
+            .chain(std::iter::once(&contracts::events::topic::REVOCATION))
             .flat_map(|t| [cfg.kafka.topic(t), events::dlq_topic(&cfg.kafka.topic(t))])
             .collect();
         topics.sort();

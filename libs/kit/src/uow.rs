@@ -74,7 +74,7 @@ impl Actor {
         Actor {
             user_id: Some(p.user_id),
             agent_id: p.agent.as_ref().map(|a| a.agent_id),
-            act: None,
+            act: p.act,
         }
     }
 }
@@ -122,7 +122,23 @@ impl Db {
     /// A unit of work in `scope`.
     pub async fn begin(&self, scope: Scope) -> Result<Uow, Problem> {
         let tx = store::begin(&self.pool, scope).await?;
-        Ok(Uow {
+        Ok(self.unit(tx, scope))
+    }
+
+    /// A read-only unit of work in `scope` (`BEGIN READ ONLY`): what a GET runs in. It takes
+    /// no locks for writing and flushes nothing at commit; a write attempted in it fails.
+    pub async fn read(&self, scope: Scope) -> Result<Uow, Problem> {
+        let tx = store::begin_read(&self.pool, scope).await?;
+        Ok(self.unit(tx, scope))
+    }
+
+    /// [`Db::read`] in the caller's scope, as [`Db::begin_for`] chooses it.
+    pub async fn read_for(&self, p: &Principal) -> Result<Uow, Problem> {
+        Ok(self.read(Self::scope_of(p)).await?.by(p))
+    }
+
+    fn unit(&self, tx: Tx, scope: Scope) -> Uow {
+        Uow {
             tx,
             source: self.source,
             ctx: AuditContext {
@@ -131,22 +147,25 @@ impl Db {
                 scope,
             },
             effects: Vec::new(),
-        })
+        }
     }
 
     /// A unit of work for the caller: a client sees its own organisation only (no
     /// organisation in the token: nothing tenant-scoped is visible); an agent works across
     /// the organisations it serves, in its token's organisation context if any.
     pub async fn begin_for(&self, p: &Principal) -> Result<Uow, Problem> {
-        let scope = if p.is_agent() {
+        Ok(self.begin(Self::scope_of(p)).await?.by(p))
+    }
+
+    fn scope_of(p: &Principal) -> Scope {
+        if p.is_agent() {
             Scope::agent(p.organization_id)
         } else {
             Scope {
                 organization_id: p.organization_id,
                 principal: PrincipalType::Client,
             }
-        };
-        Ok(self.begin(scope).await?.by(p))
+        }
     }
 
     /// The service's own work, across tenants (jobs, consumers, and requests whose

@@ -1,6 +1,10 @@
 //! Email for services: SMTP (lettre) when `SMTP_URL` is configured, otherwise a file mailbox —
 //! one RFC 5322 `.eml` file per message in a directory — that developers, tests and `make demo`
 //! read. Both sit behind [`Mailer`].
+//!
+//! A message's subject and text carry codes and links, and its address is personal: neither an
+//! error of this crate nor its log says more of a message than its `Message-ID` and the domain
+//! it was addressed to.
 use std::{path::PathBuf, sync::Arc};
 
 use lettre::{
@@ -10,12 +14,20 @@ use lettre::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
+    /// A sender address (configuration) that does not parse.
     #[error("address {0:?} is not valid")]
     Address(String),
+    /// A recipient address that does not parse: only its domain is told.
+    #[error("the recipient address at {to_domain:?} is not valid")]
+    Recipient { to_domain: String },
     #[error("building the message: {0}")]
     Build(String),
-    #[error("sending: {0}")]
-    Send(String),
+    #[error("sending message {message_id} to {to_domain}: {reason}")]
+    Send {
+        message_id: String,
+        to_domain: String,
+        reason: String,
+    },
 }
 
 /// One message.
@@ -27,19 +39,41 @@ pub struct Email {
     pub html: Option<String>,
 }
 
+impl Email {
+    /// The domain the message is addressed to (what logs may say of the recipient).
+    pub fn to_domain(&self) -> &str {
+        self.to
+            .rsplit_once('@')
+            .map_or("", |(_, d)| d.trim_end_matches('>').trim())
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Mailer: Send + Sync {
     async fn send(&self, email: &Email) -> Result<(), NotifyError>;
 }
 
+/// Sends `email`; whether it went out. A failure is logged with the message id and the
+/// recipient's domain only.
+pub async fn send_logged(mailer: &dyn Mailer, email: &Email) -> bool {
+    match mailer.send(email).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, to_domain = email.to_domain(), "sending email failed");
+            false
+        }
+    }
+}
+
 fn build(from: &Mailbox, email: &Email) -> Result<Message, NotifyError> {
-    let to: Mailbox = email
-        .to
-        .parse()
-        .map_err(|_| NotifyError::Address(email.to.clone()))?;
+    let to: Mailbox = email.to.parse().map_err(|_| NotifyError::Recipient {
+        to_domain: email.to_domain().to_string(),
+    })?;
     let builder = Message::builder()
         .from(from.clone())
         .to(to)
+        // A fresh id, so that a failed send can be named in the log by it.
+        .message_id(None)
         .subject(email.subject.clone());
     let msg = match &email.html {
         Some(html) => builder.multipart(MultiPart::alternative_plain_html(
@@ -55,6 +89,21 @@ fn build(from: &Mailbox, email: &Email) -> Result<Message, NotifyError> {
     msg.map_err(|e| NotifyError::Build(e.to_string()))
 }
 
+/// The error of a failed send of `msg`, naming it by its `Message-ID`.
+fn sending_failed(msg: &Message, email: &Email) -> impl FnOnce(String) -> NotifyError + use<> {
+    let message_id = msg
+        .headers()
+        .get_raw("Message-ID")
+        .unwrap_or("(none)")
+        .to_string();
+    let to_domain = email.to_domain().to_string();
+    move |reason| NotifyError::Send {
+        message_id,
+        to_domain,
+        reason,
+    }
+}
+
 /// Writes each message as `<id>.eml` under a directory.
 pub struct FileMailbox {
     from: Mailbox,
@@ -65,7 +114,8 @@ pub struct FileMailbox {
 impl FileMailbox {
     pub fn new(dir: impl Into<PathBuf>, from: &str) -> Result<Self, NotifyError> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|e| NotifyError::Send(e.to_string()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| NotifyError::Build(format!("mailbox {}: {e}", dir.display())))?;
         Ok(FileMailbox {
             from: from
                 .parse()
@@ -84,11 +134,12 @@ impl FileMailbox {
 impl Mailer for FileMailbox {
     async fn send(&self, email: &Email) -> Result<(), NotifyError> {
         let msg = build(&self.from, email)?;
+        let failed = sending_failed(&msg, email);
         self.transport
             .send(msg)
             .await
             .map(|_| ())
-            .map_err(|e| NotifyError::Send(e.to_string()))
+            .map_err(|e| failed(e.to_string()))
     }
 }
 
@@ -117,11 +168,12 @@ impl Smtp {
 impl Mailer for Smtp {
     async fn send(&self, email: &Email) -> Result<(), NotifyError> {
         let msg = build(&self.from, email)?;
+        let failed = sending_failed(&msg, email);
         self.transport
             .send(msg)
             .await
             .map(|_| ())
-            .map_err(|e| NotifyError::Send(e.to_string()))
+            .map_err(|e| failed(e.to_string()))
     }
 }
 
@@ -237,6 +289,68 @@ mod tests {
         assert!(raw.contains("\r\nMessage-ID: ") || raw.contains("Date: "));
         std::fs::remove_dir_all(dir)?;
         Ok(())
+    }
+
+    /// A log written into a buffer, for reading back what was logged.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_smtp_send_logs_the_message_id_and_domain_never_the_subject_or_address() {
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        // Nothing listens on port 1: the connection is refused at once.
+        let smtp =
+            Smtp::new("smtp://127.0.0.1:1", "Workflow <no-reply@workflow.local>").expect("smtp");
+        let email = Email {
+            to: "john.doe@acme.com".into(),
+            subject: "Your verification code: ZX81QP".into(),
+            text: "Your verification code is ZX81QP".into(),
+            html: None,
+        };
+        assert!(!send_logged(&smtp, &email).await);
+        let bad = Email {
+            to: "john.doe@@acme.com".into(),
+            ..email.clone()
+        };
+        assert!(!send_logged(&smtp, &bad).await);
+        let logged = String::from_utf8(log.0.lock().expect("log buffer").clone()).expect("utf-8");
+        assert!(logged.contains("sending email failed"), "{logged}");
+        assert!(
+            logged.contains("acme.com") && logged.contains("sending message <"),
+            "{logged}"
+        );
+        for secret in ["ZX81QP", "john.doe", "verification code"] {
+            assert!(!logged.contains(secret), "{secret} in {logged}");
+        }
+    }
+
+    #[test]
+    fn the_recipient_domain_is_what_follows_the_last_at() {
+        let mut e = Email {
+            to: "Pat <pat@example.org>".into(),
+            subject: String::new(),
+            text: String::new(),
+            html: None,
+        };
+        assert_eq!(e.to_domain(), "example.org");
+        e.to = "no address".into();
+        assert_eq!(e.to_domain(), "");
     }
 
     #[test]

@@ -167,6 +167,13 @@ impl Problem {
         self
     }
 
+    /// Tells the client when to retry (`Retry-After`, whole seconds, at least 1): a 429 or a
+    /// 503 of a service's own type.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.errors = errors;
         self

@@ -210,14 +210,24 @@ impl Scope {
 /// Opens a transaction and sets the RLS settings (transaction-local) in the same round trip:
 /// `BEGIN` and the `set_config` calls travel as one simple query.
 pub async fn begin(pool: &PgPool, scope: Scope) -> Result<Tx, StoreError> {
+    open(pool, scope, "BEGIN").await
+}
+
+/// [`begin`] for a read: `BEGIN READ ONLY`, so the transaction takes no row locks for writing,
+/// needs no commit flush, and any write attempted in it fails instead of slipping in.
+pub async fn begin_read(pool: &PgPool, scope: Scope) -> Result<Tx, StoreError> {
+    open(pool, scope, "BEGIN READ ONLY").await
+}
+
+async fn open(pool: &PgPool, scope: Scope, begin: &str) -> Result<Tx, StoreError> {
     // Both values are typed (a UUID's canonical form, a fixed word), never caller text, so
-    // inlining them cannot inject SQL.
+    // inlining them cannot inject SQL; `begin` is one of the two constants above.
     let org = scope
         .organization_id
         .map(|o| o.to_string())
         .unwrap_or_default();
     let stmt = format!(
-        "BEGIN; SELECT set_config('app.current_organization_id', '{org}', true), \
+        "{begin}; SELECT set_config('app.current_organization_id', '{org}', true), \
          set_config('app.principal_type', '{}', true)",
         scope.principal.as_str()
     );

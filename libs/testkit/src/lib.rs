@@ -428,13 +428,16 @@ pub async fn spawn_with_tokens(
         .publishes
         .iter()
         .chain(def.consumes.iter())
+        .chain(std::iter::once(&kit::contracts::events::topic::REVOCATION))
         .flat_map(|t| {
             [
                 config.kafka.topic(t),
                 kit::events::dlq_topic(&config.kafka.topic(t)),
             ]
         })
-        .collect();
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>();
     kit::events::ensure_topics(&config.kafka, &topics, 1).await?;
     let shared = Shared::with_tokens(config, tokens.verifier.clone(), Some(tokens.signer.clone()))?;
     let fleet = kit::runtime::start(
