@@ -65,10 +65,11 @@ impl Audit for Entry {
         .bind(Uuid::now_v7())
         .bind(self.organization_id.or(ctx.scope.organization_id))
         .bind(self.user_id)
-        .bind(if self.with_actor {
-            ctx.actor.user_id
-        } else {
-            None
+        // A delegated token's entries name who really acted (`act`), whatever the entry says.
+        .bind(match ctx.actor.act {
+            Some(act) => Some(act),
+            None if self.with_actor => ctx.actor.user_id,
+            None => None,
         })
         .bind(self.action)
         .bind(self.resource.map(|(kind, _)| kind))

@@ -120,7 +120,7 @@ async fn audit_logs(
     Path(org): Path<Uuid>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, Problem> {
-    let mut uow = access::admin(&s, &p, org).await?;
+    let mut uow = access::admin_reader(&s, &p, org).await?;
     let action = q.action.as_deref();
     let (from, to) = (q.from.map(|b| b.0), q.to.map(|b| b.0));
     let total: i64 = sqlx::query_scalar(concat!(

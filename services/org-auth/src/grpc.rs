@@ -114,6 +114,14 @@ impl NewAgentUser {
                 "primary_role must be a role name like sales_agent",
             ));
         }
+        // A login never starts as a platform admin: `fleet admin create-platform-admin` makes
+        // the first, and a platform admin grants the role in human-agent, whose role sets reach
+        // org-auth as events (`agent_roles`). A peer's credential must not mint an admin.
+        if role == "platform_admin" {
+            return Err(Problem::forbidden(
+                "platform_admin is not given to a new login; a platform admin grants it in human-agent",
+            ));
+        }
         Ok(NewAgentUser {
             email,
             full_name,

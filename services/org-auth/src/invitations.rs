@@ -26,7 +26,7 @@ use crate::{
     limits, mail, problems,
     rules::{self, Permissions, Role},
     security,
-    sessions::{self, Tokens},
+    sessions::{self, Session},
 };
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -172,8 +172,9 @@ pub struct InvitationAccepted {
     #[schema(value_type = Object)]
     pub permissions: Value,
     pub dashboard_url: String,
+    /// Tokens, or the MFA step the sign-in owes (MFA on, or required by an organisation).
     #[serde(flatten)]
-    pub tokens: Tokens,
+    pub session: Session,
 }
 
 /// A pending invitation, locked while it is accepted.
@@ -236,7 +237,7 @@ async fn accept_invitation(
         .ok_or_else(invalid)?;
     let orgs = sessions::memberships(&mut uow, user_id).await?;
     let acting = sessions::pick_org(&orgs, Some(org), None);
-    let tokens = sessions::issue(&mut uow, &s, &user, acting, None).await?;
+    let session = sessions::sign_in(&mut uow, &s, &user, acting).await?;
     let (org_name, slug): (String, String) =
         sqlx::query_as("SELECT name, slug FROM organizations WHERE id = $1")
             .bind(org)
@@ -252,7 +253,7 @@ async fn accept_invitation(
         role: inv.role,
         permissions: inv.permissions,
         dashboard_url,
-        tokens,
+        session,
     }))
 }
 

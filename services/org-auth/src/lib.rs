@@ -8,12 +8,14 @@
 //! accounts (create, list, read, claim, resend, temporary access, the reminder/expiry job).
 //! gRPC for peers: users, organisations, memberships, agent logins; TOTP MFA with recovery
 //! codes; OAuth sign-in (Google, Microsoft, GitHub) with PKCE and account linking by verified
-//! email.
+//! email. Sessions and temporary-access grants are revoked fleet-wide (`revocation_events`);
+//! agents' role sets arrive from human-agent (`agent_events`).
 //!
 //! Layout: one module per resource, each with its routes (`signup`, `sessions`, `oauth`,
 //! `mfa`, `organizations`, `invitations`, `members`, `audit_log`, `assisted`); what they share
-//! in `rules` (pure), `problems`, `audit`, `mail`, `security`, `limits`, `access` and
-//! `accounts`; `grpc` for peers, `admin` for operators. This file only assembles.
+//! in `rules` (pure), `problems`, `audit`, `mail`, `security`, `limits`, `access`, `activity`,
+//! `revocations` and `accounts`; `agent_roles` consumes; `grpc` for peers, `admin` for
+//! operators. This file only assembles.
 use std::sync::Arc;
 
 use kit::{
@@ -21,13 +23,16 @@ use kit::{
     auth::{JwkSet, Signer},
     cache::RateLimiter,
     contracts::events::topic,
+    events::ConsumerSpec,
     service::BoxFuture,
     utoipa_axum::router::OpenApiRouter,
 };
 
 mod access;
 mod accounts;
+mod activity;
 pub mod admin;
+mod agent_roles;
 mod assisted;
 mod audit;
 mod audit_log;
@@ -40,6 +45,7 @@ mod mfa;
 mod oauth;
 mod organizations;
 pub mod problems;
+mod revocations;
 mod rules;
 mod security;
 mod sessions;
@@ -56,8 +62,8 @@ kit::service! {
     name: "org-auth", number: "0",
     summary: "Identity, organisations, memberships, invitations, OAuth, MFA, sessions, audit log, assisted signup and claim",
     status: Partial, http: 8100, grpc: 9100, database: "org_auth",
-    publishes: [topic::AUTH, topic::ORG],
-    consumes: [],
+    publishes: [topic::AUTH, topic::ORG, topic::REVOCATION],
+    consumes: [topic::AGENT],
     prefixes: ["/api/v1/auth", "/api/v1/organizations", "/api/v1/invitations", "/.well-known"],
     capabilities: kit::Capabilities::TOKEN_ISSUER,
     problems: problems::ALL,
@@ -77,11 +83,16 @@ pub(crate) struct AppState {
     /// Seals TOTP secrets at rest.
     pub mfa: Arc<mfa::SecretBox>,
     pub oauth: Arc<oauth::OAuth>,
+    /// Members' last activity, noted on reads and written by a job.
+    pub activity: activity::Activity,
+    /// Revoking sessions: their refresh tokens and, fleet-wide, their access tokens.
+    pub revoking: revocations::Revoking,
 }
 
 fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
     Box::pin(async move {
         let settings = settings::Settings::read(&ctx.config)?;
+        security::bound_hashing(settings.hashing);
         let signer: Signer = ctx
             .signer
             .clone()
@@ -95,6 +106,7 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
         )?;
         let mfa_key = settings::mfa_key(&ctx.config)?;
         let oauth = Arc::new(oauth::OAuth::new(&ctx.config, &settings.app_url)?);
+        let access_ttl = i64::try_from(signer.ttl().as_secs()).unwrap_or(900);
         let state = AppState {
             oauth,
             mfa: Arc::new(
@@ -106,6 +118,11 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             limiter: ctx.limiter.clone(),
             mail: mail::Mail::new(mailer),
             app_url: settings.app_url.clone(),
+            activity: activity::Activity::default(),
+            revoking: revocations::Revoking {
+                access_ttl_secs: access_ttl,
+                local: ctx.verifier.revoked().clone(),
+            },
         };
         let router = OpenApiRouter::new()
             .merge(sessions::routes())
@@ -125,17 +142,39 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
                 kit::grpc::InternalAuth::new(&ctx.config),
             ),
         );
-        parts.jobs.push(Job::every(
-            "assisted-account-expiry",
-            settings.expiry_sweep,
-            move || {
-                let s = state.clone();
-                async move {
-                    assisted::expiry_sweep(&s).await?;
-                    anyhow::Ok(())
-                }
-            },
+        // Agents' role sets, which human-agent owns, for the tokens issued here.
+        parts.consumers.push(ConsumerSpec::new(
+            "org-auth.agent-roles",
+            &[topic::AGENT],
+            agent_roles::AgentRoles(state.db.clone(), state.revoking.clone()),
         ));
+        parts.jobs = jobs(&state, &settings);
         Ok(parts)
     })
+}
+
+/// The periodic work: members' noted activity written, unclaimed assisted accounts reminded
+/// and expired.
+fn jobs(state: &AppState, settings: &settings::Settings) -> Vec<Job> {
+    let s = state.clone();
+    let activity = Job::every("member-activity", settings.activity_flush, move || {
+        let s = s.clone();
+        async move {
+            s.activity.flush(&s.db).await?;
+            anyhow::Ok(())
+        }
+    });
+    let s = state.clone();
+    let expiry = Job::every(
+        "assisted-account-expiry",
+        settings.expiry_sweep,
+        move || {
+            let s = s.clone();
+            async move {
+                assisted::expiry_sweep(&s).await?;
+                anyhow::Ok(())
+            }
+        },
+    );
+    vec![activity, expiry]
 }

@@ -2,7 +2,13 @@
 //! [`Within`] extractor before the request body is read, so every attempt counts — invalid ones
 //! too — and an address over its budget is answered 429 whatever it sent. Budgets per key (an
 //! address, a token, an organisation, an agent) are spent by the handler once it knows the key.
-use std::marker::PhantomData;
+//!
+//! A client address counts as its [`address_key`]: an IPv4 address on its own, an IPv6 address
+//! by its /64, which one subscriber is routinely handed whole.
+use std::{
+    marker::PhantomData,
+    net::{IpAddr, Ipv6Addr},
+};
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use kit::{
@@ -101,8 +107,47 @@ impl<B: PerAddress> FromRequestParts<AppState> for Within<B> {
             Err(never) => match never {},
         };
         s.limiter
-            .enforce(B::BUDGET.name, Subject::Ip(&ip), B::BUDGET.limit)
+            .enforce(
+                B::BUDGET.name,
+                Subject::Ip(&address_key(&ip)),
+                B::BUDGET.limit,
+            )
             .await?;
         Ok(Within(PhantomData))
+    }
+}
+
+/// What a client address is counted as: an IPv4 address (also written IPv4-mapped) as itself,
+/// an IPv6 address as its /64 (`2001:db8:1:2::/64`), anything else as given.
+pub(crate) fn address_key(ip: &str) -> String {
+    match ip.parse::<IpAddr>().map(|a| a.to_canonical()) {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => {
+            let network = Ipv6Addr::from(v6.to_bits() & !(u128::MAX >> 64));
+            format!("{network}/64")
+        }
+        Err(_) => ip.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn ipv6_addresses_count_per_64_and_ipv4_per_address() {
+        assert_eq!(address_key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            address_key("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            "2001:db8:1:2::/64"
+        );
+        assert_ne!(
+            address_key("2001:db8:1:3::1"),
+            address_key("2001:db8:1:2::1")
+        );
+        assert_eq!(address_key("192.0.2.7"), "192.0.2.7");
+        assert_ne!(address_key("192.0.2.8"), address_key("192.0.2.7"));
+        assert_eq!(address_key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_key("unknown"), "unknown");
     }
 }

@@ -16,13 +16,7 @@ impl Mail {
 
     /// Sends now; whether it went out (some answers say so).
     pub async fn send(&self, email: Email) -> bool {
-        match self.0.send(&email).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, subject = %email.subject, "sending email failed");
-                false
-            }
-        }
+        notify::send_logged(&*self.0, &email).await
     }
 
     /// Sends once `uow` has committed (never for a change that rolled back).

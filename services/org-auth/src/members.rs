@@ -6,6 +6,7 @@ use kit::{
     Json, Origin, Problem, Timestamp, Uow,
     auth::Principal,
     contracts::events::v1,
+    revocation::Reason,
     sqlx::PgConnection,
     store::Scope,
     utoipa_axum::{router::OpenApiRouter, routes},
@@ -20,7 +21,6 @@ use crate::{
     audit::Entry,
     problems,
     rules::{AccountStatus, Permissions, Role},
-    sessions,
 };
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -178,6 +178,8 @@ async fn update_member(
     if req.role.is_none() && req.permissions.is_none() {
         return Err(Problem::invalid("body", "give role, permissions or both"));
     }
+    // Who holds which role is the organisation's own decision, not a delegate's.
+    p.require_own_token()?;
     let mut uow = access::admin(&s, &p, org).await?.from(&origin);
     let current = Membership::lock(&mut uow, org, user).await?;
     let role = req.role.unwrap_or(current.role);
@@ -238,6 +240,7 @@ async fn remove_member(
     origin: Origin,
     Path((org, user)): Path<(Uuid, Uuid)>,
 ) -> Result<Json<MemberRemoved>, Problem> {
+    p.require_own_token()?;
     let mut uow = access::admin(&s, &p, org).await?.from(&origin);
     let current = Membership::lock(&mut uow, org, user).await?;
     if current.role == Role::Admin && is_last_admin(&mut uow, org).await? {
@@ -256,7 +259,7 @@ async fn remove_member(
     uow.emit(org, user, &event).await?;
     uow.audit(Entry::new("member_removed").user(user).by_actor())
         .await?;
-    end_sessions(&mut uow, user, org).await?;
+    end_sessions(&mut uow, &s, user, org).await?;
     uow.commit().await?;
     Ok(Json(MemberRemoved {
         organization_id: org,
@@ -271,9 +274,11 @@ async fn remove_member(
 /// A removed member's sessions in `org` end, and `org` is no longer its primary one. Refresh
 /// tokens are credential data, reachable only in the service's own scope: the unit of work
 /// continues there, so the removal and the revocation commit together.
-async fn end_sessions(uow: &mut Uow, user: Uuid, org: Uuid) -> Result<(), Problem> {
+async fn end_sessions(uow: &mut Uow, s: &AppState, user: Uuid, org: Uuid) -> Result<(), Problem> {
     uow.set_scope(Scope::system()).await?;
-    sessions::revoke_user(uow, user, Some(org), "member_removed").await?;
+    s.revoking
+        .end_user(uow, user, Some(org), Reason::MemberRemoved)
+        .await?;
     sqlx::query("UPDATE users SET organization_id = NULL WHERE id = $1 AND organization_id = $2")
         .bind(user)
         .bind(org)

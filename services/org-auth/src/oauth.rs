@@ -1,6 +1,7 @@
 //! OAuth 2.0 sign-in with Google, Microsoft and GitHub: the authorization-code flow with PKCE
-//! (S256) and a single-use server-side `state`; provider endpoints configurable; accounts
-//! linked by verified email.
+//! (S256) and a single-use server-side `state` bound to the starting browser (an HttpOnly
+//! cookie nonce); provider endpoints configurable; accounts linked by verified email (an
+//! unverified local account is cleared first); the MFA decision like every sign-in.
 //!
 //! One module for the whole flow (authorize, callback, the provider exchange, linking): its
 //! parts share the provider table and the state rules, so they stay together.
@@ -8,12 +9,13 @@ use std::collections::HashMap;
 
 use axum::{
     extract::{Path, Query, State},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use kit::{
     FleetConfig, Json, Origin, Problem, Timestamp, Uow,
+    revocation::Reason,
     utoipa_axum::{router::OpenApiRouter, routes},
 };
 use serde::{Deserialize, Serialize};
@@ -26,8 +28,10 @@ use crate::{
     AppState,
     audit::Entry,
     limits::{self, Within},
-    problems, rules, security,
-    sessions::{self, OrgMembership, Tokens},
+    problems,
+    revocations::Revoking,
+    rules, security,
+    sessions::{self, OrgMembership, Session, User},
 };
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -134,13 +138,76 @@ fn encode(v: &str) -> String {
 pub struct AuthorizeQuery {
     /// Where the provider sends the browser back (must be allow-listed).
     pub redirect_uri: String,
+    /// The client's own `state` (16–128 URL-safe characters), round-tripped through the
+    /// provider; generated when absent.
+    #[serde(default)]
+    #[param(value_type = Option<String>)]
+    pub state: Option<ClientState>,
 }
 
-/// Start sign-in with a provider: redirects (302) to it with `state` and a PKCE challenge.
+/// A `state` chosen by the client: long enough not to be guessed, URL-safe.
+#[derive(Debug, Clone)]
+pub struct ClientState(String);
+
+impl<'de> Deserialize<'de> for ClientState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        let safe = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+        if (16..=128).contains(&raw.len()) && raw.chars().all(safe) {
+            Ok(ClientState(raw))
+        } else {
+            Err(serde::de::Error::custom(
+                "state must be 16 to 128 letters, digits, '-', '.', '_' or '~'",
+            ))
+        }
+    }
+}
+
+/// Where the browser goes next (also the `Location` of the 302), and the `state` the
+/// callback must carry back.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Authorization {
+    pub authorization_url: String,
+    pub state: String,
+}
+
+/// The cookie binding a pending sign-in to the browser that started it.
+const BINDING_COOKIE: &str = "oauth_binding";
+const COOKIE_PATH: &str = "/api/v1/auth/oauth";
+
+/// `Set-Cookie` for the binding nonce (or, with `None`, its removal): HttpOnly so scripts never
+/// read it; SameSite=Lax so it still travels on the provider's top-level redirect back while
+/// cross-site subrequests never carry it; Secure whenever the flow runs over https.
+fn binding_cookie(nonce: Option<&str>, secure: bool) -> String {
+    let (value, age) = match nonce {
+        Some(n) => (n, STATE_TTL.whole_seconds()),
+        None => ("", 0),
+    };
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{BINDING_COOKIE}={value}; Max-Age={age}; Path={COOKIE_PATH}; HttpOnly; SameSite=Lax{secure}"
+    )
+}
+
+/// The binding nonce the browser presents, if any.
+fn presented_binding(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, value)| *name == BINDING_COOKIE && !value.is_empty() && value.len() <= 128)
+        .map(|(_, value)| value.to_string())
+}
+
+/// Start sign-in with a provider: redirects (302) to it with `state` and a PKCE challenge, and
+/// binds the sign-in to this browser with an HttpOnly cookie the callback requires. The body
+/// repeats the destination and the `state` for clients that do not follow redirects.
 #[utoipa::path(get, path = "/api/v1/auth/oauth/{provider}/authorize", tag = "auth",
     params(("provider" = String, Path, description = "google, microsoft or github"), AuthorizeQuery),
-    responses((status = 302, description = "to the provider"), (status = 404, body = kit::ProblemBody),
-              (status = 422, body = kit::ProblemBody)))]
+    responses((status = 302, description = "to the provider", body = Authorization),
+              (status = 404, body = kit::ProblemBody), (status = 422, body = kit::ProblemBody)))]
 async fn authorize(
     State(s): State<AppState>,
     Path(name): Path<String>,
@@ -154,7 +221,9 @@ async fn authorize(
             "is not an allowed redirect URI",
         ));
     }
-    let (state, challenge) = remember(&s, p, &q.redirect_uri).await?;
+    let state = q.state.map_or_else(|| security::random_token(32), |c| c.0);
+    let nonce = security::random_token(32);
+    let challenge = remember(&s, p, &q.redirect_uri, &state, &nonce).await?;
     let location = format!(
         "{}?response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&code_challenge={}&code_challenge_method=S256",
         p.auth_url,
@@ -164,31 +233,54 @@ async fn authorize(
         encode(&state),
         challenge
     );
-    Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
+    let secure = q.redirect_uri.starts_with("https://");
+    let headers = [
+        (header::LOCATION, location.clone()),
+        (header::SET_COOKIE, binding_cookie(Some(&nonce), secure)),
+        (header::CACHE_CONTROL, "no-store".to_string()),
+    ];
+    let body = Authorization {
+        authorization_url: location,
+        state,
+    };
+    Ok((StatusCode::FOUND, headers, Json(body)).into_response())
 }
 
-/// Stores a new pending sign-in with `p` (single use, 10 minutes; expired ones are dropped);
-/// its `state` and PKCE challenge.
-async fn remember(s: &AppState, p: &Provider, redirect: &str) -> Result<(String, String), Problem> {
-    let state = security::random_token(32);
+/// Stores a new pending sign-in with `p` under `state`, bound to the browser holding `nonce`
+/// (single use, 10 minutes; expired ones are dropped); its PKCE challenge.
+async fn remember(
+    s: &AppState,
+    p: &Provider,
+    redirect: &str,
+    state: &str,
+    nonce: &str,
+) -> Result<String, Problem> {
     let verifier = security::random_token(48);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let mut uow = s.db.system().await?;
     sqlx::query("DELETE FROM oauth_states WHERE expires_at <= now()")
         .execute(&mut *uow)
         .await?;
-    sqlx::query(
-        "INSERT INTO oauth_states (state_hash, provider, code_verifier, redirect_uri, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    let stored = sqlx::query(
+        "INSERT INTO oauth_states (state_hash, provider, code_verifier, redirect_uri, expires_at, binding_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (state_hash) DO NOTHING",
     )
-    .bind(security::digest(&state))
+    .bind(security::digest(state))
     .bind(p.name)
     .bind(&verifier)
     .bind(redirect)
     .bind(Timestamp::now() + STATE_TTL)
+    .bind(security::digest(nonce))
     .execute(&mut *uow)
     .await?;
+    if stored.rows_affected() == 0 {
+        return Err(Problem::invalid(
+            "state",
+            "is already in use; send a fresh one",
+        ));
+    }
     uow.commit().await?;
-    Ok((state, challenge))
+    Ok(challenge)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -206,8 +298,9 @@ pub struct OAuthLogin {
     pub provider: String,
     pub first_login: bool,
     pub organizations: Vec<OrgMembership>,
+    /// Tokens, or the MFA step the sign-in still owes.
     #[serde(flatten)]
-    pub tokens: Tokens,
+    pub session: Session,
 }
 
 /// Who the provider says the user is.
@@ -348,7 +441,8 @@ impl Identity {
 
 /// Finish sign-in: exchanges the code (with the PKCE verifier), then signs the user in — by a
 /// linked identity, else by linking to the account with the same verified email, else by
-/// creating one.
+/// creating one. Only the browser that started the sign-in (its binding cookie) can finish it;
+/// a user with MFA on (or required) gets the MFA step instead of tokens.
 #[utoipa::path(get, path = "/api/v1/auth/oauth/{provider}/callback", tag = "auth",
     params(("provider" = String, Path), CallbackQuery),
     responses((status = 200, body = OAuthLogin), (status = 400, body = kit::ProblemBody),
@@ -356,10 +450,11 @@ impl Identity {
 async fn callback(
     State(s): State<AppState>,
     origin: Origin,
+    headers: HeaderMap,
     Path(name): Path<String>,
     Query(q): Query<CallbackQuery>,
     _: Within<limits::OAuth>,
-) -> Result<Json<OAuthLogin>, Problem> {
+) -> Result<Response, Problem> {
     let p = provider(&s, &name)?.clone();
     if let Some(e) = q.error {
         let refusal: String = e.chars().take(100).collect();
@@ -369,11 +464,12 @@ async fn callback(
         (Some(c), Some(st)) if c.len() <= 2048 && st.len() <= 128 => (c, st),
         _ => return Err(Problem::bad_request("code and state are required")),
     };
-    let pending = spend_state(&s, &p, &state).await?;
+    let binding = presented_binding(&headers).unwrap_or_default();
+    let pending = spend_state(&s, &p, &state, &binding).await?;
     let id = exchange(&s, &p, &code, &pending.redirect_uri, &pending.code_verifier).await?;
     let email = rules::email("email", &id.email)?;
     let mut uow = s.db.system().await?.from(&origin);
-    let (user_id, first_login) = account_for(&mut uow, &p, &id, &email).await?;
+    let (user, first_login) = account_for(&mut uow, &s.revoking, &p, &id, &email).await?;
     sqlx::query(
         "UPDATE oauth_identities SET last_login_at = now() WHERE provider = $1 AND subject = $2",
     )
@@ -381,32 +477,28 @@ async fn callback(
     .bind(&id.subject)
     .execute(&mut *uow)
     .await?;
-    let user = sessions::load_user(&mut uow, user_id)
-        .await?
-        .filter(|u| u.account_status.may_sign_in())
-        .ok_or_else(|| problems::ACCOUNT_INACTIVE.with("the account is not active"))?;
-    if user.is_locked() {
-        return Err(problems::ACCOUNT_LOCKED.with("the account is temporarily locked"));
-    }
-    sqlx::query("UPDATE users SET email_verified = true, last_login_at = now() WHERE id = $1")
+    sqlx::query("UPDATE users SET last_login_at = now() WHERE id = $1")
         .bind(user.id)
         .execute(&mut *uow)
         .await?;
     let orgs = sessions::memberships(&mut uow, user.id).await?;
     let org = sessions::pick_org(&orgs, None, user.organization_id);
-    let tokens = sessions::issue(&mut uow, &s, &user, org, None).await?;
+    let session = sessions::sign_in(&mut uow, &s, &user, org).await?;
     let meta = serde_json::json!({"provider": p.name});
     uow.audit(Entry::new("oauth_login").user(user.id).meta(meta))
         .await?;
     uow.commit().await?;
-    Ok(Json(OAuthLogin {
+    let answer = OAuthLogin {
         user_id: user.id,
         email: user.email,
         provider: p.name.to_string(),
         first_login,
         organizations: orgs,
-        tokens,
-    }))
+        session,
+    };
+    let secure = pending.redirect_uri.starts_with("https://");
+    let spent = [(header::SET_COOKIE, binding_cookie(None, secure))];
+    Ok((spent, Json(answer)).into_response())
 }
 
 #[derive(sqlx::FromRow)]
@@ -415,31 +507,44 @@ struct PendingSignIn {
     redirect_uri: String,
 }
 
-/// Takes the pending sign-in of `state`: it is spent (committed) whatever happens next.
-async fn spend_state(s: &AppState, p: &Provider, state: &str) -> Result<PendingSignIn, Problem> {
+/// Takes the pending sign-in of `state` started by the browser holding `binding`: it is spent
+/// (committed) whatever happens next. Another browser's attempt (a leaked or forged callback
+/// URL) finds nothing and leaves the real sign-in pending.
+async fn spend_state(
+    s: &AppState,
+    p: &Provider,
+    state: &str,
+    binding: &str,
+) -> Result<PendingSignIn, Problem> {
     let mut uow = s.db.system().await?;
     let pending: PendingSignIn = sqlx::query_as(
-        "DELETE FROM oauth_states WHERE state_hash = $1 AND provider = $2 AND expires_at > now() RETURNING code_verifier, redirect_uri",
+        "DELETE FROM oauth_states WHERE state_hash = $1 AND provider = $2 AND binding_hash = $3 \
+         AND expires_at > now() RETURNING code_verifier, redirect_uri",
     )
     .bind(security::digest(state))
     .bind(p.name)
+    .bind(security::digest(binding))
     .fetch_optional(&mut *uow)
     .await?
     .ok_or_else(|| {
-        problems::OAUTH_STATE_INVALID.with("the sign-in expired or was already used; start again")
+        problems::OAUTH_STATE_INVALID.with(
+            "the sign-in expired, was already used or was started in another browser; start again",
+        )
     })?;
     uow.commit().await?;
     Ok(pending)
 }
 
-/// The account `id` signs in to: its linked one, else the account with the same (verified)
-/// email — linking it — else a new one; and whether it is new.
+/// The account `id` signs in to, checked to be one that may sign in: its linked one, else the
+/// account with the same (verified) email — linking it — else a new one; and whether it is
+/// new.
 async fn account_for(
     uow: &mut Uow,
+    revoking: &Revoking,
     p: &Provider,
     id: &Identity,
     email: &str,
-) -> Result<(Uuid, bool), Problem> {
+) -> Result<(User, bool), Problem> {
     let linked: Option<Uuid> = sqlx::query_scalar(
         "SELECT user_id FROM oauth_identities WHERE provider = $1 AND subject = $2",
     )
@@ -447,33 +552,50 @@ async fn account_for(
     .bind(&id.subject)
     .fetch_optional(&mut **uow)
     .await?;
-    if let Some(user) = linked {
-        return Ok((user, false));
+    let (user, first) = match linked {
+        Some(user) => (user, false),
+        None => link(uow, revoking, p, id, email).await?,
+    };
+    let user = sessions::load_user(uow, user)
+        .await?
+        .filter(|u| u.account_status.may_sign_in())
+        .ok_or_else(|| problems::ACCOUNT_INACTIVE.with("the account is not active"))?;
+    if user.is_locked() {
+        return Err(problems::ACCOUNT_LOCKED.with("the account is temporarily locked"));
     }
+    Ok((user, first))
+}
+
+/// Links the identity to the account with its (provider-verified) email, or creates one.
+async fn link(
+    uow: &mut Uow,
+    revoking: &Revoking,
+    p: &Provider,
+    id: &Identity,
+    email: &str,
+) -> Result<(Uuid, bool), Problem> {
     if !id.email_verified {
         return Err(problems::OAUTH_EMAIL_UNVERIFIED
             .with("the provider has not verified this email; sign up with it instead"));
     }
     let (user, first) = match sessions::load_user_by_email(uow, email).await? {
         Some(u) => {
-            let meta = serde_json::json!({"provider": p.name});
+            if !u.account_status.may_sign_in() {
+                // An assisted account is taken over by its claim link only; a suspended or
+                // deleted one not at all.
+                return Err(problems::ACCOUNT_INACTIVE.with("the account is not active"));
+            }
+            let took_over = !u.email_verified;
+            if took_over {
+                take_over_unverified(uow, revoking, &u).await?;
+            }
+            let meta =
+                serde_json::json!({"provider": p.name, "unverified_account_reset": took_over});
             uow.audit(Entry::new("oauth_linked").user(u.id).meta(meta))
                 .await?;
             (u.id, false)
         }
-        None => {
-            let user = Uuid::now_v7();
-            let name = kit::input::check_text(&id.name, 0, 200).unwrap_or_default();
-            sqlx::query(
-                "INSERT INTO users (id, email, full_name, user_type, role, email_verified) VALUES ($1, $2, $3, 'client', 'member', true)",
-            )
-            .bind(user)
-            .bind(email)
-            .bind(if name.is_empty() { email } else { name.as_str() })
-            .execute(&mut **uow)
-            .await?;
-            (user, true)
-        }
+        None => (create_account(uow, id, email).await?, true),
     };
     sqlx::query(
         "INSERT INTO oauth_identities (provider, subject, user_id, email) VALUES ($1, $2, $3, $4)",
@@ -485,6 +607,52 @@ async fn account_for(
     .execute(&mut **uow)
     .await?;
     Ok((user, first))
+}
+
+/// A local account whose address was never verified, now proved by the provider to belong to
+/// the person signing in. Whoever created it could not prove the address — it may be someone
+/// who registered a victim's address first to wait for them — so everything that person set is
+/// cleared before the owner is let in: the password (and a pending one with its code), MFA,
+/// sessions and password links. The owner then signs in with the provider (and can set a
+/// password through a reset). Clearing rather than refusing: refusing would leave the owner
+/// locked out of their own address by whoever registered it first; clearing leaves that person
+/// nothing.
+async fn take_over_unverified(uow: &mut Uow, revoking: &Revoking, u: &User) -> Result<(), Problem> {
+    for statement in [
+        "UPDATE users SET password_hash = NULL, mfa_enabled = false, email_verified = true, \
+         failed_login_count = 0, locked_until = NULL, updated_at = now() WHERE id = $1",
+        "DELETE FROM email_verifications WHERE user_id = $1",
+        "DELETE FROM mfa_totp WHERE user_id = $1",
+        "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
+        "DELETE FROM mfa_challenges WHERE user_id = $1",
+        "UPDATE password_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
+    ] {
+        sqlx::query(statement)
+            .bind(u.id)
+            .execute(&mut **uow)
+            .await?;
+    }
+    revoking
+        .end_user(uow, u.id, None, Reason::PasswordChanged)
+        .await?;
+    uow.audit(Entry::new("unverified_account_reset").user(u.id))
+        .await?;
+    Ok(())
+}
+
+/// A new client account for a provider-verified address.
+async fn create_account(uow: &mut Uow, id: &Identity, email: &str) -> Result<Uuid, Problem> {
+    let user = Uuid::now_v7();
+    let name = kit::input::check_text(&id.name, 0, 200).unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO users (id, email, full_name, user_type, role, email_verified) VALUES ($1, $2, $3, 'client', 'member', true)",
+    )
+    .bind(user)
+    .bind(email)
+    .bind(if name.is_empty() { email } else { name.as_str() })
+    .execute(&mut **uow)
+    .await?;
+    Ok(user)
 }
 
 /// OAuth settings of the service.

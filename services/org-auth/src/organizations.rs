@@ -21,6 +21,7 @@ use crate::{
     AppState, access,
     accounts::{self, NewOrganization},
     audit::Entry,
+    mfa::{self, Issuing},
     problems,
     rules::{Branding, OptUrl, OrgSettings, Permissions, Role},
     sessions::{self, Tokens},
@@ -128,6 +129,9 @@ async fn create_organization(
     uow.audit(entry.resource("organization", org.id)).await?;
     let orgs = sessions::memberships(&mut uow, user.id).await?;
     let acting = sessions::pick_org(&orgs, Some(org.id), None);
+    // New tokens carry the caller's sign-in on, like a refresh: refused while another of the
+    // caller's organisations requires MFA the caller has not set up.
+    mfa::decide(&mut uow, &user, Issuing::Refresh).await?;
     let tokens = sessions::issue(&mut uow, &s, &user, acting, None).await?;
     uow.commit().await?;
     let answer = OrganizationCreated {

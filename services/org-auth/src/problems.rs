@@ -141,6 +141,13 @@ pub const MFA_CODE_REJECTED: ProblemType = ProblemType::new(
     "The authenticator code (and, to turn MFA off, the password) did not verify.",
 );
 
+pub const MFA_ENROLLMENT_REQUIRED: ProblemType = ProblemType::new(
+    403,
+    "mfa-enrollment-required",
+    "Forbidden",
+    "An organisation of the user requires MFA, which the user has not set up: sign in again to enrol.",
+);
+
 pub const CLAIM_INVALID: ProblemType = ProblemType::new(
     400,
     "claim-invalid",
@@ -183,6 +190,22 @@ pub const UPSTREAM: ProblemType = ProblemType::new(
     "The sign-in provider did not complete the token exchange or the profile lookup.",
 );
 
+pub const LOGIN_DELAYED: ProblemType = ProblemType::new(
+    429,
+    "login-delayed",
+    "Too Many Requests",
+    "Repeated failed sign-ins to this address from several sources: a new attempt must wait \
+     `Retry-After` seconds (the wait grows with each failure; a source that signed in to the \
+     account before is not held up).",
+);
+
+pub const BUSY: ProblemType = ProblemType::new(
+    503,
+    "busy",
+    "Service Unavailable",
+    "Too many password checks at once: retry after `Retry-After` seconds.",
+);
+
 pub const ALL: &[ProblemType] = &[
     INVALID_CREDENTIALS,
     ACCOUNT_LOCKED,
@@ -203,12 +226,15 @@ pub const ALL: &[ProblemType] = &[
     LAST_ADMIN,
     MFA_ALREADY_ENABLED,
     MFA_CODE_REJECTED,
+    MFA_ENROLLMENT_REQUIRED,
     CLAIM_INVALID,
     ASSISTED_ACCOUNT_CLOSED,
     OAUTH_REFUSED,
     OAUTH_STATE_INVALID,
     OAUTH_EMAIL_UNVERIFIED,
     UPSTREAM,
+    LOGIN_DELAYED,
+    BUSY,
 ];
 
 #[cfg(test)]

@@ -1,27 +1,55 @@
 //! The service's own settings, read once at start: a malformed value stops start-up naming
 //! the variable. (The OAuth providers are read where they are built.)
-use std::time::Duration;
+use std::{
+    num::{NonZeroU64, NonZeroUsize},
+    time::Duration,
+};
 
 use kit::FleetConfig;
+
+use crate::security::HashBound;
+
+/// Four hashes at once hold 76 MiB at most: room to spare in a 512 MiB pod.
+const HASHES_AT_ONCE: NonZeroUsize = NonZeroUsize::new(4).expect("4 is not zero");
+const HASH_WAIT_MS: NonZeroU64 = NonZeroU64::new(2000).expect("2000 is not zero");
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// How often unclaimed assisted accounts are reminded and expired
     /// (`ORG_AUTH_EXPIRY_SWEEP_SECS`, 60 by default).
     pub expiry_sweep: Duration,
+    /// How often members' noted activity is written (`ORG_AUTH_ACTIVITY_FLUSH_SECS`, 15 by
+    /// default); one member is written at most once a minute whatever this is.
+    pub activity_flush: Duration,
     /// Base of links in emails and answers, without a trailing `/` (`APP_BASE_URL`;
     /// `http://localhost:3000` in development).
     pub app_url: String,
+    /// How many password hashes run at once (`ORG_AUTH_HASH_CONCURRENCY`, 4 by default: 19 MiB
+    /// each) and how long a request waits for a turn before it is answered 503
+    /// (`ORG_AUTH_HASH_WAIT_MS`, 2000 by default).
+    pub hashing: HashBound,
 }
 
 impl Settings {
     pub fn read(config: &FleetConfig) -> anyhow::Result<Self> {
         Ok(Settings {
             expiry_sweep: config.secs_or("ORG_AUTH_EXPIRY_SWEEP_SECS", Duration::from_secs(60))?,
+            activity_flush: config
+                .secs_or("ORG_AUTH_ACTIVITY_FLUSH_SECS", Duration::from_secs(15))?,
             app_url: config
                 .require("APP_BASE_URL", Some("http://localhost:3000"))?
                 .trim_end_matches('/')
                 .to_string(),
+            hashing: HashBound {
+                permits: config
+                    .parse_or("ORG_AUTH_HASH_CONCURRENCY", HASHES_AT_ONCE)?
+                    .get(),
+                wait: Duration::from_millis(
+                    config
+                        .parse_or("ORG_AUTH_HASH_WAIT_MS", HASH_WAIT_MS)?
+                        .get(),
+                ),
+            },
         })
     }
 }
@@ -75,13 +103,29 @@ mod tests {
         let d = read(&[])?;
         assert_eq!(d.expiry_sweep, Duration::from_secs(60));
         assert_eq!(d.app_url, "http://localhost:3000");
+        assert_eq!(d.hashing.permits, 4);
+        assert_eq!(d.hashing.wait, Duration::from_secs(2));
         let s = read(&[
             ("ORG_AUTH_EXPIRY_SWEEP_SECS", "5"),
             ("APP_BASE_URL", "https://app.workflow.com/"),
+            ("ORG_AUTH_HASH_CONCURRENCY", "2"),
+            ("ORG_AUTH_HASH_WAIT_MS", "250"),
         ])?;
         assert_eq!(s.expiry_sweep, Duration::from_secs(5));
         assert_eq!(s.app_url, "https://app.workflow.com");
+        assert_eq!(s.hashing.permits, 2);
+        assert_eq!(s.hashing.wait, Duration::from_millis(250));
         Ok(())
+    }
+
+    #[test]
+    fn a_zero_or_malformed_hashing_bound_stops_start_up_naming_the_variable() {
+        for key in ["ORG_AUTH_HASH_CONCURRENCY", "ORG_AUTH_HASH_WAIT_MS"] {
+            for bad in ["0", "-1", "many"] {
+                let err = read(&[(key, bad)]).expect_err(bad).to_string();
+                assert!(err.contains(key), "{key}={bad}: {err}");
+            }
+        }
     }
 
     #[test]

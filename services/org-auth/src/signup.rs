@@ -5,6 +5,7 @@ use kit::{
     Json, Origin, Problem, Timestamp, Uow,
     contracts::events::v1,
     input::{Email, OptText, Text},
+    revocation::Reason,
     sqlx::PgConnection,
     utoipa_axum::{router::OpenApiRouter, routes},
 };
@@ -102,21 +103,13 @@ async fn signup(
             // A fresh id that leads nowhere: the response must look like a new signup's.
             return Ok(respond(Uuid::now_v7(), sent));
         }
-        // Not verified yet: whoever controls the mailbox finishes this signup.
-        Some(u) => update_unverified(&mut uow, u.id, &hash, &req).await?,
+        // Not verified yet: whoever controls the mailbox finishes this signup, with the
+        // password sent along with the code it verifies (kept with the code, below).
+        Some(u) => u.id,
         None => create_user(&mut uow, &hash, &req).await?,
     };
     let code = security::verification_code();
-    sqlx::query(
-        "INSERT INTO email_verifications (user_id, code_hash, attempts, expires_at) VALUES ($1, $2, 0, $3) \
-         ON CONFLICT (user_id) DO UPDATE SET code_hash = EXCLUDED.code_hash, attempts = 0, \
-         expires_at = EXCLUDED.expires_at, created_at = now()",
-    )
-    .bind(user_id)
-    .bind(security::digest(&format!("{user_id}:{code}")))
-    .bind(expires_at)
-    .execute(&mut *uow)
-    .await?;
+    PendingCode::insert(&mut uow, user_id, &code, expires_at, &hash, &req).await?;
     let meta = serde_json::json!({"company_name": req.company_name});
     uow.audit(Entry::new("signup").user(user_id).meta(meta))
         .await?;
@@ -128,24 +121,9 @@ async fn signup(
     Ok(respond(user_id, sent))
 }
 
-async fn update_unverified(
-    uow: &mut Uow,
-    user: Uuid,
-    hash: &str,
-    req: &SignupRequest,
-) -> Result<Uuid, Problem> {
-    sqlx::query(
-        "UPDATE users SET password_hash = $2, full_name = $3, role_in_company = $4, updated_at = now() WHERE id = $1",
-    )
-    .bind(user)
-    .bind(hash)
-    .bind(req.full_name.as_str())
-    .bind(req.role_in_company.as_deref())
-    .execute(&mut **uow)
-    .await?;
-    Ok(user)
-}
-
+/// A new user, unverified. Its first password is stored with it too (so that a sign-in before
+/// verifying is told to verify), but the password that counts is the one its verified code
+/// brings.
 async fn create_user(uow: &mut Uow, hash: &str, req: &SignupRequest) -> Result<Uuid, Problem> {
     let id = Uuid::now_v7();
     sqlx::query(
@@ -186,28 +164,66 @@ pub struct VerifyEmailResponse {
     pub next_step: &'static str,
 }
 
-/// The code a user was mailed, as stored.
+/// A code a user was mailed, as stored, with the password and profile of the signup that
+/// asked for it: a user may have several (one per signup) until one of them is verified.
 #[derive(sqlx::FromRow)]
 struct PendingCode {
     code_hash: String,
-    attempts: i32,
-    expires_at: Timestamp,
+    password_hash: Option<String>,
+    full_name: Option<String>,
+    role_in_company: Option<String>,
 }
 
 impl PendingCode {
-    /// The user's code while it can still be tried (row-locked: attempts count exactly).
-    async fn usable(conn: &mut PgConnection, user: Uuid) -> Result<Option<Self>, Problem> {
-        let code: Option<Self> = sqlx::query_as(
-            "SELECT code_hash, attempts, expires_at FROM email_verifications WHERE user_id = $1 FOR UPDATE",
+    /// Keeps `code` (as a digest) for `user` with what the signup `req` sent.
+    async fn insert(
+        conn: &mut PgConnection,
+        user: Uuid,
+        code: &str,
+        expires_at: Timestamp,
+        password_hash: &str,
+        req: &SignupRequest,
+    ) -> Result<(), Problem> {
+        sqlx::query("DELETE FROM email_verifications WHERE user_id = $1 AND expires_at <= now()")
+            .bind(user)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO email_verifications \
+             (id, user_id, code_hash, attempts, expires_at, password_hash, full_name, role_in_company) \
+             VALUES ($1, $2, $3, 0, $4, $5, $6, $7)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(user)
+        .bind(Self::digest(user, code))
+        .bind(expires_at)
+        .bind(password_hash)
+        .bind(req.full_name.as_str())
+        .bind(req.role_in_company.as_deref())
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// The user's codes that can still be tried. The rows stay locked to the end of the
+    /// transaction: concurrent tries count exactly, and a code verifies once.
+    async fn usable(conn: &mut PgConnection, user: Uuid) -> Result<Vec<Self>, Problem> {
+        Ok(sqlx::query_as(
+            "SELECT code_hash, password_hash, full_name, role_in_company FROM email_verifications \
+             WHERE user_id = $1 AND attempts < $2 AND expires_at > now() ORDER BY id FOR UPDATE",
         )
         .bind(user)
-        .fetch_optional(conn)
-        .await?;
-        Ok(code.filter(|c| c.attempts < CODE_ATTEMPTS && c.expires_at > Timestamp::now()))
+        .bind(CODE_ATTEMPTS)
+        .fetch_all(conn)
+        .await?)
+    }
+
+    fn digest(user: Uuid, code: &str) -> String {
+        security::digest(&format!("{user}:{code}"))
     }
 
     fn matches(&self, user: Uuid, code: &VerificationCode) -> bool {
-        self.code_hash == security::digest(&format!("{user}:{}", code.as_str()))
+        self.code_hash == Self::digest(user, code.as_str())
     }
 }
 
@@ -228,10 +244,16 @@ async fn verify_email(
     let user = sessions::load_user_by_email(&mut uow, &req.email)
         .await?
         .ok_or_else(invalid)?;
-    let pending = PendingCode::usable(&mut uow, user.id)
-        .await?
-        .ok_or_else(invalid)?;
-    if !pending.matches(user.id, &req.verification_code) {
+    let pending = PendingCode::usable(&mut uow, user.id).await?;
+    if pending.is_empty() {
+        return Err(invalid());
+    }
+    let Some(verified) = pending
+        .iter()
+        .find(|c| c.matches(user.id, &req.verification_code))
+    else {
+        // A wrong guess counts against every code of the user, so that several outstanding
+        // codes do not multiply the guesses (the address's hourly budget bounds the rest).
         sqlx::query("UPDATE email_verifications SET attempts = attempts + 1 WHERE user_id = $1")
             .bind(user.id)
             .execute(&mut *uow)
@@ -240,8 +262,21 @@ async fn verify_email(
             .await?;
         uow.commit().await?;
         return Err(invalid());
+    };
+    // Two signups competed for the address before it was verified: whoever holds the mailbox
+    // verifies it, but neither submitted password is trusted — one of them is not the owner's,
+    // and the owner cannot tell the two mails apart. The account is left without a password;
+    // its owner sets one by the link mailed now.
+    let contested = pending.len() > 1;
+    mark_verified(&mut uow, user.id, verified, contested).await?;
+    if contested {
+        let link =
+            accounts::password_link(&mut uow, &s.app_url, user.id, PasswordPurpose::Reset).await?;
+        uow.audit(Entry::new("signup_contested").user(user.id))
+            .await?;
+        s.mail
+            .after_commit(&mut uow, mail::password_reset(&user.email, &link, true));
     }
-    mark_verified(&mut uow, user.id).await?;
     let orgs = sessions::memberships(&mut uow, user.id).await?;
     let org = sessions::pick_org(&orgs, None, user.organization_id);
     let tokens = sessions::issue(&mut uow, &s, &user, org, None).await?;
@@ -261,12 +296,29 @@ async fn verify_email(
     }))
 }
 
-/// The address is verified; its code is used up.
-async fn mark_verified(conn: &mut PgConnection, user: Uuid) -> Result<(), Problem> {
-    sqlx::query("UPDATE users SET email_verified = true, updated_at = now() WHERE id = $1")
-        .bind(user)
-        .execute(&mut *conn)
-        .await?;
+/// The address is verified with `code`: the password and profile sent with that code become
+/// the user's (a code from before they were kept with it leaves the user's own), and every code
+/// of the user is used up.
+async fn mark_verified(
+    conn: &mut PgConnection,
+    user: Uuid,
+    code: &PendingCode,
+    contested: bool,
+) -> Result<(), Problem> {
+    sqlx::query(
+        "UPDATE users SET email_verified = true, \
+         password_hash = CASE WHEN $5 THEN NULL ELSE COALESCE($2, password_hash) END, \
+         full_name = COALESCE($3, full_name), \
+         role_in_company = CASE WHEN $2::text IS NULL THEN role_in_company ELSE $4 END, \
+         updated_at = now() WHERE id = $1",
+    )
+    .bind(user)
+    .bind(code.password_hash.as_deref())
+    .bind(code.full_name.as_deref())
+    .bind(code.role_in_company.as_deref())
+    .bind(contested)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("DELETE FROM email_verifications WHERE user_id = $1")
         .bind(user)
         .execute(&mut *conn)
@@ -301,16 +353,30 @@ async fn password_reset(
             message: "If the address has an account, a link to choose a new password is on its way",
         }),
     );
+    // Known and unknown addresses take one path here: the lookup, the link and the mail happen
+    // off the request, so neither the answer nor its timing tells them apart. (A link lost to
+    // a restart in between is asked for again.)
+    let email = req.email.to_string();
+    tokio::spawn(async move {
+        if let Err(p) = mail_reset_link(&s, &origin, &email).await {
+            tracing::warn!(problem = %p, "a requested password link was not mailed");
+        }
+    });
+    Ok(answer)
+}
+
+/// Mails a password link to `email` if it has an account that may sign in.
+async fn mail_reset_link(s: &AppState, origin: &Origin, email: &str) -> Result<(), Problem> {
     // Per address as well: a flood of mails to one inbox is refused silently.
-    if !limits::RESET_MAIL.allows(&s, &req.email).await? {
-        return Ok(answer);
+    if !limits::RESET_MAIL.allows(s, email).await? {
+        return Ok(());
     }
-    let mut uow = s.db.system().await?.from(&origin);
-    let Some(user) = sessions::load_user_by_email(&mut uow, &req.email)
+    let mut uow = s.db.system().await?.from(origin);
+    let Some(user) = sessions::load_user_by_email(&mut uow, email)
         .await?
         .filter(|u| u.account_status.may_sign_in())
     else {
-        return Ok(answer);
+        return Ok(());
     };
     let link =
         accounts::password_link(&mut uow, &s.app_url, user.id, PasswordPurpose::Reset).await?;
@@ -318,8 +384,7 @@ async fn password_reset(
         .await?;
     s.mail
         .after_commit(&mut uow, mail::password_reset(&user.email, &link, false));
-    uow.commit().await?;
-    Ok(answer)
+    uow.commit().await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -374,8 +439,11 @@ async fn password_reset_confirm(
     let hash = security::hash_password(req.new_password).await?;
     let mut uow = s.db.system().await?.from(&origin);
     let purpose = use_link(&mut uow, &digest).await?.ok_or_else(invalid)?;
+    void_other_links(&mut uow, holder.user_id).await?;
     set_password(&mut uow, holder.user_id, &hash).await?;
-    sessions::revoke_user(&mut uow, holder.user_id, None, "password_reset").await?;
+    s.revoking
+        .end_user(&mut uow, holder.user_id, None, Reason::PasswordChanged)
+        .await?;
     uow.audit(Entry::new(purpose.audit_action()).user(holder.user_id))
         .await?;
     s.mail
@@ -397,6 +465,18 @@ async fn use_link(
     .bind(digest)
     .fetch_optional(conn)
     .await?)
+}
+
+/// One link spent, the user's other outstanding links (resets, a first password) stop working:
+/// an older mail, wherever it went, cannot set the password again.
+async fn void_other_links(conn: &mut PgConnection, user: Uuid) -> Result<(), Problem> {
+    sqlx::query(
+        "UPDATE password_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
+    )
+    .bind(user)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The new password: the lockout is lifted, and the address counts as verified (the link

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use kit::{
     Json, Origin, Problem, Timestamp, Uow, contracts::events::v1, input::OptText,
-    sqlx::PgConnection,
+    revocation::Reason, sqlx::PgConnection,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -14,7 +14,7 @@ use crate::{
     AppState,
     audit::Entry,
     limits, mail, problems, rules, security,
-    sessions::{self, Tokens},
+    sessions::{self, Session},
 };
 
 /// `true`: the terms are accepted (nothing else is).
@@ -61,8 +61,9 @@ pub struct Claimed {
     pub dashboard_url: String,
     pub claimed_at: Timestamp,
     pub message: &'static str,
+    /// Tokens, or the MFA step the sign-in owes when the organisation requires MFA.
     #[serde(flatten)]
-    pub tokens: Tokens,
+    pub session: Session,
 }
 
 /// An account a claim token opens.
@@ -94,12 +95,13 @@ impl Claimable {
     async fn claim(
         &self,
         uow: &mut Uow,
+        s: &AppState,
         digest: &str,
         hash: &str,
     ) -> Result<Option<Timestamp>, Problem> {
         let claimed_at: Option<Timestamp> = sqlx::query_scalar(
-            "UPDATE assisted_accounts SET claimed_at = now(), claim_token_hash = 'claimed:' || user_id::text \
-             WHERE claim_token_hash = $1 AND claimed_at IS NULL AND expires_at > now() RETURNING claimed_at",
+            "UPDATE assisted_accounts SET claimed_at = now(), claim_token_hash = 'claimed:' || user_id::text, \
+             claim_token_sealed = NULL WHERE claim_token_hash = $1 AND claimed_at IS NULL AND expires_at > now() RETURNING claimed_at",
         )
         .bind(digest)
         .fetch_optional(&mut **uow)
@@ -114,12 +116,10 @@ impl Claimable {
         .bind(hash)
         .execute(&mut **uow)
         .await?;
-        sqlx::query(
-            "UPDATE access_grants SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(self.user_id)
-        .execute(&mut **uow)
-        .await?;
+        // The agent's temporary access ends with the claim, at every verifier.
+        s.revoking
+            .grants_of(uow, self.user_id, Reason::AccountClaimed)
+            .await?;
         let event = v1::AssistedAccountClaimed {
             user_id: self.user_id.to_string(),
             organization_id: self.organization_id.to_string(),
@@ -161,7 +161,7 @@ pub(super) async fn claim_account(
     let hash = security::hash_password(password).await?;
     let mut uow = s.db.system().await?.from(&origin);
     let claimed_at = account
-        .claim(&mut uow, &digest, &hash)
+        .claim(&mut uow, &s, &digest, &hash)
         .await?
         .ok_or_else(invalid)?;
     let user = sessions::load_user(&mut uow, account.user_id)
@@ -169,7 +169,7 @@ pub(super) async fn claim_account(
         .ok_or_else(invalid)?;
     let orgs = sessions::memberships(&mut uow, user.id).await?;
     let acting = sessions::pick_org(&orgs, Some(account.organization_id), None);
-    let tokens = sessions::issue(&mut uow, &s, &user, acting, None).await?;
+    let session = sessions::sign_in(&mut uow, &s, &user, acting).await?;
     let dashboard_url = format!("{}/{}", s.app_url, account.slug);
     let claimed = mail::claimed(&account.email, &account.company_name, &dashboard_url);
     s.mail.after_commit(&mut uow, claimed);
@@ -184,7 +184,7 @@ pub(super) async fn claim_account(
         dashboard_url,
         claimed_at,
         message: "Account successfully claimed! You now have full access to your organization and all data created on your behalf.",
-        tokens,
+        session,
     }))
 }
 
@@ -227,9 +227,12 @@ pub(super) async fn resend_claim(
     }
     limits::CLAIM_RESENDS.spend(&s, &user.to_string()).await?;
     let token = security::claim_token();
-    sqlx::query("UPDATE assisted_accounts SET claim_token_hash = $2 WHERE user_id = $1")
-        .bind(user)
-        .bind(security::digest(&token))
+    sqlx::query(
+        "UPDATE assisted_accounts SET claim_token_hash = $2, claim_token_sealed = $3 WHERE user_id = $1",
+    )
+    .bind(user)
+    .bind(security::digest(&token))
+    .bind(super::seal_claim(&s, user, &token)?)
         .execute(&mut *uow)
         .await?;
     let org = a.organization_id;

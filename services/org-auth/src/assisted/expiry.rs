@@ -1,6 +1,6 @@
 //! The reminder and expiry of unclaimed assisted accounts, a periodic job (`Job::every`,
 //! `ORG_AUTH_EXPIRY_SWEEP_SECS`).
-use kit::{Origin, Problem, Timestamp, contracts::events::v1};
+use kit::{Origin, Problem, Timestamp, contracts::events::v1, revocation::Reason};
 use uuid::Uuid;
 
 use crate::{AppState, audit::Entry, mail};
@@ -44,12 +44,9 @@ pub(crate) async fn sweep(s: &AppState) -> Result<(usize, usize), Problem> {
             .bind(e.user_id)
             .execute(&mut *uow)
             .await?;
-        sqlx::query(
-            "UPDATE access_grants SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(e.user_id)
-        .execute(&mut *uow)
-        .await?;
+        s.revoking
+            .grants_of(&mut uow, e.user_id, Reason::AccessRevoked)
+            .await?;
         let event = v1::AssistedAccountExpired {
             user_id: e.user_id.to_string(),
             organization_id: e.organization_id.to_string(),

@@ -139,6 +139,41 @@ macro_rules! account_columns {
          greatest(a.last_activity_at, u.last_login_at) AS last_activity, a.notes"
     };
 }
+/// What a claim token is sealed for (bound with the account's user id).
+const CLAIM_SEAL: &[u8] = b"assisted-claim-token";
+
+/// The claim token sealed for `user` (AES-256-GCM under the service's MFA key), kept beside
+/// its digest so an account's agents can be shown its link again; a database copy alone never
+/// yields a working link.
+fn seal_claim(s: &AppState, user: Uuid, token: &str) -> Result<String, Problem> {
+    s.mfa.seal_for(CLAIM_SEAL, user, token.as_bytes())
+}
+
+/// The claim link of `user`'s sealed token, if it still opens (accounts from before tokens
+/// were sealed have none).
+fn claim_link(s: &AppState, user: Uuid, sealed: Option<&str>) -> Option<(String, String)> {
+    let plain = s.mfa.open_for(CLAIM_SEAL, user, sealed?).ok()?;
+    let token = String::from_utf8(plain).ok()?;
+    let url = format!("{}/claim/{token}", s.app_url);
+    Some((token, url))
+}
+
+/// The calling agent's name, as its login here records it (agent logins are created through
+/// org-auth; an agent without one here has no name to give).
+async fn agent_name<A>(
+    conn: &mut PgConnection,
+    who: &Assisting<A>,
+) -> Result<Option<String>, Problem> {
+    Ok(sqlx::query_scalar(
+        "SELECT full_name FROM users WHERE user_type = 'agent' AND (id = $1 OR agent_id = $2) \
+         ORDER BY (id = $1) DESC LIMIT 1",
+    )
+    .bind(who.principal.user_id)
+    .bind(who.agent_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// Loads an assisted account the caller may see (else 404).
 async fn visible<A>(
     conn: &mut PgConnection,
@@ -160,17 +195,43 @@ async fn visible<A>(
     Ok(a)
 }
 
-/// One assisted account (platform admins; agents with `assisted_signup.read`, their own).
+/// One assisted account with its current claim link while it can still be claimed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssistedDetail {
+    #[serde(flatten)]
+    pub account: AssistedAccount,
+    /// The current claim token; null once claimed or expired.
+    pub claim_token: Option<String>,
+    /// The current claim link; null once claimed or expired.
+    pub claim_url: Option<String>,
+}
+
+/// One assisted account (platform admins; agents with `assisted_signup.read`, their own), with
+/// its claim link while it is unclaimed.
 #[utoipa::path(get, path = "/api/v1/auth/assisted-accounts/{user_id}", tag = "assisted accounts",
     security(("bearer" = [])), params(("user_id" = Uuid, Path)),
-    responses((status = 200, body = AssistedAccount), (status = 404, body = kit::ProblemBody)))]
+    responses((status = 200, body = AssistedDetail), (status = 404, body = kit::ProblemBody)))]
 async fn get_assisted(
     State(s): State<AppState>,
     who: Assisting<Read>,
     Path(user): Path<Uuid>,
-) -> Result<Json<AssistedAccount>, Problem> {
+) -> Result<Json<AssistedDetail>, Problem> {
     let mut uow = who.begin(&s).await?;
-    Ok(Json(visible(&mut uow, &who, user).await?))
+    let account = visible(&mut uow, &who, user).await?;
+    let sealed: Option<String> =
+        sqlx::query_scalar("SELECT claim_token_sealed FROM assisted_accounts WHERE user_id = $1")
+            .bind(user)
+            .fetch_one(&mut *uow)
+            .await?;
+    let link = (account.account_status == AssistedStatus::AssistedUnclaimed)
+        .then(|| claim_link(&s, user, sealed.as_deref()))
+        .flatten();
+    let (claim_token, claim_url) = link.unzip();
+    Ok(Json(AssistedDetail {
+        account,
+        claim_token,
+        claim_url,
+    }))
 }
 
 /// Which accounts a listing shows.

@@ -8,7 +8,7 @@ use kit::{
     Json, Origin, Problem, Timestamp, Uow,
     auth::Claims,
     contracts::events::v1,
-    input::{OptText, Text},
+    input::{Email, OptText, Text},
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
@@ -29,10 +29,57 @@ use crate::{
 /// How long a client has to claim the account.
 pub const CLAIM_TTL: Duration = Duration::days(30);
 
+/// The address an agent enters for a client: a work email, or an address at one of the
+/// documentation domains of RFC 2606 (`example.com`, `example.net`, `example.org`, as in the
+/// spec's own example). Self-service signup refuses those with the disposable domains; here
+/// they are safe to accept: the disposable rule keeps claim links out of public throwaway
+/// inboxes, where anyone could claim the account, while a documentation domain has no mailbox
+/// at all (example.com publishes a null MX), so its claim link reaches nobody and the account
+/// simply expires unclaimed. Agents use such accounts to prepare demonstrations.
+#[derive(Debug, Clone)]
+pub struct ClientEmail(String);
+
+impl ClientEmail {
+    fn parse(raw: &str) -> Result<Self, String> {
+        const DOCUMENTATION: [&str; 3] = ["example.com", "example.net", "example.org"];
+        let email = Email::parse(raw)?;
+        if DOCUMENTATION.contains(&email.domain()) {
+            return Ok(ClientEmail(email.as_str().to_string()));
+        }
+        WorkEmail::parse(raw).map(|w| ClientEmail(w.to_string()))
+    }
+}
+
+impl std::ops::Deref for ClientEmail {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ClientEmail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientEmail {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ClientEmail::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl utoipa::PartialSchema for ClientEmail {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        Email::schema()
+    }
+}
+impl ToSchema for ClientEmail {}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssistedSignup {
-    pub client_email: WorkEmail,
+    pub client_email: ClientEmail,
     #[schema(inline)]
     pub client_name: Text<1, 200>,
     #[schema(inline)]
@@ -66,6 +113,8 @@ pub struct AssistedCreated {
     pub temporary_access_token: String,
     pub expires_at: Timestamp,
     pub created_by_agent_id: Uuid,
+    /// The creating agent's name as its login records it (null for an agent without one here).
+    pub created_by_agent_name: Option<String>,
     pub created_by_agent_role: String,
     pub created_at: Timestamp,
     pub dashboard_url: String,
@@ -103,6 +152,7 @@ pub(super) async fn assisted_signup(
     }
     let slug = accounts::free_slug(&mut uow, &req.company_name).await?;
     let temp = new.create(&mut uow, &s, &slug).await?;
+    let agent_name = super::agent_name(&mut uow, &who).await?;
     let claim_url = format!("{}/claim/{}", s.app_url, new.token);
     let expires = new.expires_at.to_string();
     let (name, company) = (&req.client_name, &req.company_name);
@@ -110,7 +160,8 @@ pub(super) async fn assisted_signup(
     s.mail.after_commit(&mut uow, claim);
     uow.commit().await?;
     let dashboard_url = format!("{}/{slug}", s.app_url);
-    let answer = new.answer(claim_url, format!("temp_{temp}"), dashboard_url);
+    let mut answer = new.answer(claim_url, format!("temp_{temp}"), dashboard_url);
+    answer.created_by_agent_name = agent_name;
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
@@ -162,7 +213,7 @@ impl<'a> Setup<'a> {
         };
         org.insert(uow).await?;
         self.create_client(uow).await?;
-        self.record(uow).await?;
+        self.record(uow, s).await?;
         let temp = grant(uow, s, self.user, self.org, "assisted signup set-up", 24).await?;
         let created = v1::AssistedAccountCreated {
             user_id: self.user.to_string(),
@@ -201,11 +252,13 @@ impl<'a> Setup<'a> {
         Ok(())
     }
 
-    /// The assisted account's own record: who created it, the claim token's digest, the expiry.
-    async fn record(&self, uow: &mut Uow) -> Result<(), Problem> {
+    /// The assisted account's own record: who created it, the claim token (its digest to find
+    /// it by, and sealed so its agents can be shown the link again), the expiry.
+    async fn record(&self, uow: &mut Uow, s: &AppState) -> Result<(), Problem> {
         sqlx::query(
             "INSERT INTO assisted_accounts (user_id, organization_id, client_name, company_name, notes, created_by_agent_id, \
-             created_by_user_id, created_by_agent_role, claim_token_hash, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+             created_by_user_id, created_by_agent_role, claim_token_hash, expires_at, claim_token_sealed) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
         )
         .bind(self.user)
         .bind(self.org)
@@ -217,6 +270,7 @@ impl<'a> Setup<'a> {
         .bind(&self.agent_role)
         .bind(security::digest(&self.token))
         .bind(self.expires_at)
+        .bind(super::seal_claim(s, self.user, &self.token)?)
         .execute(&mut **uow)
         .await?;
         Ok(())
@@ -233,6 +287,7 @@ impl<'a> Setup<'a> {
             temporary_access_token: temp,
             expires_at: self.expires_at,
             created_by_agent_id: self.who.agent_id,
+            created_by_agent_name: None,
             created_by_agent_role: self.agent_role,
             created_at: self.now,
             dashboard_url,
@@ -256,9 +311,12 @@ async fn grant(
         .user_id
         .ok_or_else(|| Problem::internal("a grant without an acting user"))?;
     let jti = Uuid::now_v7().to_string();
+    let grant = Uuid::now_v7();
     let now = Timestamp::now();
     let mut c = Claims::client(user, Some(org), "admin");
     c.scope = Some("assisted_access".into());
+    // The grant is the token's session: revoking it (claim, expiry) refuses the token.
+    c.sid = Some(grant);
     c.jti = jti.clone();
     c.iat = now.0.unix_timestamp();
     c.nbf = c.iat;
@@ -269,7 +327,7 @@ async fn grant(
         "INSERT INTO access_grants (id, user_id, organization_id, granted_to, reason, duration_hours, jti, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(Uuid::now_v7())
+    .bind(grant)
     .bind(user)
     .bind(org)
     .bind(granted_to)

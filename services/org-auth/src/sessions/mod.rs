@@ -1,6 +1,6 @@
 //! Sessions under `/api/v1/auth`: sign-in (with lockout and the MFA step), refresh with
 //! rotation, sign-out, `/me`, and the JWKS that verifies the tokens. The token and user
-//! machinery the other modules share is in `tokens`.
+//! machinery the other modules share is in `tokens`; the lockout's counting in `lockout`.
 use axum::{
     extract::{Query, State},
     http::{StatusCode, header},
@@ -11,22 +11,27 @@ use kit::{
     auth::{Principal, UserType},
     contracts::events::v1,
     input::Email,
+    revocation::Reason,
+    store::Scope,
     utoipa_axum::{router::OpenApiRouter, routes},
 };
 use serde::{Deserialize, Serialize};
-use time::Duration;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+
+use lockout::Standing;
 
 use crate::{
     AppState,
     audit::Entry,
     limits::{self, Within},
-    mfa, problems,
+    mfa::{self, Due, Issuing, MfaRequired},
+    problems,
     rules::SignInPassword,
     security,
 };
 
+mod lockout;
 mod tokens;
 pub(crate) use tokens::{
     OrgMembership, Presented, Tokens, User, issue, load_user, load_user_by_email, memberships,
@@ -43,9 +48,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
 }
 
-/// Failed logins before the account locks, and for how long.
-const LOCK_AFTER: i32 = 5;
-const LOCK_FOR: Duration = Duration::minutes(15);
 /// The same answer for an unknown email, a wrong password and a locked account.
 const BAD_LOGIN: &str = "email or password is incorrect, or the account is temporarily locked";
 
@@ -70,16 +72,7 @@ pub struct LoginRequest {
     pub organization_id: Option<Uuid>,
 }
 
-/// The second step a login with MFA still needs.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MfaRequired {
-    pub mfa_required: bool,
-    /// Present with the code to `POST /api/v1/auth/login/mfa` within 5 minutes.
-    pub mfa_token: String,
-    pub methods: Vec<&'static str>,
-}
-
-/// Tokens, or the MFA step when the account has MFA on.
+/// Tokens, or the MFA step the sign-in still owes (see [`mfa::decide`]).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum LoginOutcome {
@@ -96,37 +89,78 @@ pub struct LoginResponse {
     pub organizations: Vec<OrgMembership>,
     #[serde(flatten)]
     pub tokens: Tokens,
+    /// After an MFA enrolment at sign-in: the recovery codes, shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
 }
 
-/// Sign in with email and password. Five failures (passwords or MFA codes) lock the account
-/// for 15 minutes. With MFA on, the answer is the MFA step instead of tokens.
+/// What a sign-in by other means than a password (OAuth, a claim, an invitation) answers:
+/// tokens, or the MFA step still owed, completed at `POST /api/v1/auth/login/mfa`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Session {
+    Tokens(Tokens),
+    Mfa(MfaRequired),
+}
+
+/// Signs `user` in acting in `org`: tokens, or the MFA step the decision asks for first.
+pub(crate) async fn sign_in(
+    uow: &mut Uow,
+    s: &AppState,
+    user: &User,
+    org: Option<&OrgMembership>,
+) -> Result<Session, Problem> {
+    let acting = org.map(|o| o.organization_id);
+    Ok(match mfa::decide(uow, user, Issuing::SignIn).await? {
+        None => Session::Tokens(issue(uow, s, user, org, None).await?),
+        Some(due) => Session::Mfa(start_mfa(uow, s, user, acting, due).await?),
+    })
+}
+
+/// Sign in with email and password. Five failures in a row (passwords or MFA codes) from one
+/// client address lock that address out of the account for 15 minutes; failures from several
+/// addresses make further attempts wait (429 with `Retry-After`), except from an address that
+/// signed in to the account before. With MFA on (or required by an organisation of the user
+/// and not set up yet), the answer is the MFA step instead of tokens.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginOutcome), (status = 401, body = kit::ProblemBody),
-              (status = 429, body = kit::ProblemBody)))]
+              (status = 429, body = kit::ProblemBody), (status = 503, body = kit::ProblemBody)))]
 async fn login(
     State(s): State<AppState>,
     _: Within<limits::Login>,
     origin: Origin,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<LoginOutcome>, Problem> {
-    let mut uow = s.db.system().await?.from(&origin);
-    let user = load_user_by_email(&mut uow, &req.email).await?;
-    let locked = user.as_ref().is_some_and(User::is_locked);
+    let source = limits::address_key(&origin.ip);
+    // Read, then check the password with no transaction open: the check may wait its turn at
+    // the hasher, and a connection must not wait with it.
+    let (user, standing) = {
+        let mut read = s.db.read(Scope::system()).await?;
+        let user = load_user_by_email(&mut read, &req.email).await?;
+        let standing = lockout::standing(&mut read, &req.email, &source).await?;
+        (user, standing)
+    };
+    if let Standing::Delayed { retry_after } = standing {
+        return Err(delayed(&s, &origin, &req.email, retry_after).await?);
+    }
+    let locked = standing == Standing::Locked;
     let hash = user
         .as_ref()
         .filter(|_| !locked)
         .and_then(|u| u.password_hash.clone());
-    let ok = security::verify_password(req.password.into_inner(), hash).await;
+    let ok = security::check_password(req.password.into_inner(), hash).await?;
+    let mut uow = s.db.system().await?.from(&origin);
     let Some(user) = user.filter(|_| ok) else {
         record_failure(&mut uow, &req.email, locked).await?;
         uow.commit().await?;
         return Err(problems::INVALID_CREDENTIALS.with(BAD_LOGIN));
     };
     may_sign_in(&user)?;
-    let outcome = if user.mfa_enabled {
-        LoginOutcome::Mfa(start_mfa(&mut uow, &user, req.organization_id).await?)
-    } else {
-        LoginOutcome::Signed(complete_login(&mut uow, &s, user, req.organization_id).await?)
+    lockout::knew_password(&mut uow, &req.email, &source).await?;
+    let wanted = req.organization_id;
+    let outcome = match mfa::decide(&mut uow, &user, Issuing::SignIn).await? {
+        None => LoginOutcome::Signed(complete_login(&mut uow, &s, user, wanted).await?),
+        Some(due) => LoginOutcome::Mfa(start_mfa(&mut uow, &s, &user, wanted, due).await?),
     };
     uow.commit().await?;
     Ok(Json(outcome))
@@ -144,16 +178,21 @@ fn may_sign_in(user: &User) -> Result<(), Problem> {
     Ok(())
 }
 
-/// The second step an account with MFA on still needs.
-async fn start_mfa(uow: &mut Uow, user: &User, org: Option<Uuid>) -> Result<MfaRequired, Problem> {
-    let token = mfa::challenge(uow, user.id, org).await?;
-    uow.audit(Entry::new("login_mfa_challenged").user(user.id))
-        .await?;
-    Ok(MfaRequired {
-        mfa_required: true,
-        mfa_token: token,
-        methods: vec!["totp", "recovery_code"],
-    })
+/// The MFA step `due` of a sign-in of `user`, to act in `org` once it is passed.
+async fn start_mfa(
+    uow: &mut Uow,
+    s: &AppState,
+    user: &User,
+    org: Option<Uuid>,
+    due: Due,
+) -> Result<MfaRequired, Problem> {
+    let step = mfa::challenge(uow, s, user, org, due).await?;
+    let action = match due {
+        Due::Code => "login_mfa_challenged",
+        Due::Enrolment => "login_mfa_enrollment_required",
+    };
+    uow.audit(Entry::new(action).user(user.id)).await?;
+    Ok(step)
 }
 
 /// The end of a successful login: counters reset, tokens, the event and the audit record.
@@ -188,6 +227,7 @@ async fn complete_login(
         organization_id: org_id,
         organizations: orgs,
         tokens,
+        recovery_codes: None,
     })
 }
 
@@ -199,7 +239,10 @@ pub struct LoginMfaRequest {
     pub code: String,
 }
 
-/// The second login step for accounts with MFA. Wrong codes count toward the lockout.
+/// The second step of a sign-in that owes one (a password login, OAuth, a claim or an
+/// invitation): a code of the user's authenticator, or after an enrolment step its first code,
+/// which turns MFA on (the answer then carries the recovery codes). Wrong codes count toward
+/// the lockout.
 #[utoipa::path(post, path = "/api/v1/auth/login/mfa", tag = "auth", request_body = LoginMfaRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = kit::ProblemBody)))]
 async fn login_mfa(
@@ -210,12 +253,21 @@ async fn login_mfa(
 ) -> Result<Json<LoginResponse>, Problem> {
     let mut uow = s.db.system().await?.from(&origin);
     match mfa::second_step(&mut uow, &s, &req.mfa_token, &req.code).await? {
-        mfa::Second::Passed { user, org } => {
+        mfa::Second::Passed {
+            user,
+            org,
+            recovery_codes,
+        } => {
             let user = load_user(&mut uow, user)
                 .await?
-                .filter(|u| !u.is_locked())
+                .filter(|u| !u.is_locked() && u.account_status.may_sign_in())
                 .ok_or_else(|| problems::INVALID_CREDENTIALS.with(BAD_LOGIN))?;
-            let done = complete_login(&mut uow, &s, user, org).await?;
+            if recovery_codes.is_some() {
+                uow.audit(Entry::new("mfa_enabled").user(user.id).org(org))
+                    .await?;
+            }
+            let mut done = complete_login(&mut uow, &s, user, org).await?;
+            done.recovery_codes = recovery_codes;
             uow.commit().await?;
             Ok(Json(done))
         }
@@ -230,39 +282,45 @@ async fn login_mfa(
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct Failure {
-    id: Uuid,
-    now_locked: bool,
-}
-
-/// Counts a failed login; the fifth in a row locks the account for 15 minutes.
+/// Counts a failed sign-in (a wrong password or MFA code) to `email` from the unit's source;
+/// the fifth in a row from one source locks that source out for 15 minutes (see `lockout`).
+/// An attempt from a source already locked out is recorded, not counted.
 async fn record_failure(uow: &mut Uow, email: &str, already_locked: bool) -> Result<(), Problem> {
-    let failed: Option<Failure> = sqlx::query_as(
-        "UPDATE users SET failed_login_count = CASE WHEN failed_login_count + 1 >= $2 THEN 0 ELSE failed_login_count + 1 END, \
-         locked_until = CASE WHEN failed_login_count + 1 >= $2 THEN now() + make_interval(mins => $3) ELSE locked_until END \
-         WHERE lower(email) = lower($1) AND NOT (locked_until IS NOT NULL AND locked_until > now()) \
-         RETURNING id, locked_until IS NOT NULL AND locked_until > now() AS now_locked",
-    )
-    .bind(email)
-    .bind(LOCK_AFTER)
-    .bind(i32::try_from(LOCK_FOR.whole_minutes()).unwrap_or(15))
-    .fetch_optional(&mut **uow)
-    .await?;
-    let action = if already_locked {
-        "login_while_locked"
-    } else {
-        "login_failed"
-    };
-    let mut entry = Entry::new(action).meta(serde_json::json!({"email": email}));
-    if let Some(f) = &failed {
-        entry = entry.user(f.id);
+    let source = limits::address_key(&uow.origin().ip);
+    let meta = serde_json::json!({"email": email});
+    if already_locked {
+        return uow.audit(Entry::new("login_while_locked").meta(meta)).await;
+    }
+    let failed = lockout::failed(uow, email, &source).await?;
+    let mut entry = Entry::new("login_failed").meta(meta);
+    if let Some(user) = failed.user {
+        entry = entry.user(user);
     }
     uow.audit(entry).await?;
-    if let Some(f) = failed.filter(|f| f.now_locked) {
-        uow.audit(Entry::new("account_locked").user(f.id)).await?;
+    if failed.locked_now {
+        let mut entry = Entry::new("account_locked").meta(serde_json::json!({"source": source}));
+        if let Some(user) = failed.user {
+            entry = entry.user(user);
+        }
+        uow.audit(entry).await?;
     }
     Ok(())
+}
+
+/// An attempt held up by the failures to its address: recorded, then answered 429.
+async fn delayed(
+    s: &AppState,
+    origin: &Origin,
+    email: &str,
+    retry_after: u64,
+) -> Result<Problem, Problem> {
+    let mut uow = s.db.system().await?.from(origin);
+    uow.audit(Entry::new("login_delayed").meta(serde_json::json!({"email": email})))
+        .await?;
+    uow.commit().await?;
+    Ok(problems::LOGIN_DELAYED
+        .with("too many failed sign-ins to this address; wait before trying again")
+        .with_retry_after(retry_after))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -289,7 +347,7 @@ async fn refresh(
     let mut uow = s.db.system().await?.from(&origin);
     let (user_id, org, family) = match tokens::present(&mut uow, &req.refresh_token).await? {
         Presented::Valid { user, org, family } => (user, org, family),
-        Presented::Reused { user } => return Err(reused(uow, user).await?),
+        Presented::Reused { user, family } => return Err(reused(uow, &s, user, family).await?),
         Presented::Invalid => {
             return Err(problems::REFRESH_INVALID.with("invalid or expired refresh token"));
         }
@@ -298,6 +356,8 @@ async fn refresh(
         .await?
         .filter(|u| u.account_status.may_sign_in())
         .ok_or_else(|| problems::REFRESH_INVALID.with("the account is not active"))?;
+    // Refused while an organisation of the user requires MFA the user has not set up.
+    mfa::decide(&mut uow, &user, Issuing::Refresh).await?;
     let orgs = memberships(&mut uow, user.id).await?;
     let chosen = switch_org(&orgs, req.organization_id, org, user.organization_id)?;
     let tokens = issue(&mut uow, &s, &user, chosen, Some(family)).await?;
@@ -308,11 +368,16 @@ async fn refresh(
         organization_id: chosen.map(|o| o.organization_id),
         organizations: orgs,
         tokens,
+        recovery_codes: None,
     }))
 }
 
-/// A rotated token came back (its family is revoked by now): recorded, then refused.
-async fn reused(mut uow: Uow, user: Uuid) -> Result<Problem, Problem> {
+/// A rotated token came back (its family's refresh tokens are revoked by now): its access
+/// tokens are revoked too — one of the two holders is not the user — recorded, then refused.
+async fn reused(mut uow: Uow, s: &AppState, user: Uuid, family: Uuid) -> Result<Problem, Problem> {
+    s.revoking
+        .end_family(&mut uow, None, family, Reason::RefreshReuse)
+        .await?;
     uow.audit(Entry::new("refresh_token_reuse_detected").user(user))
         .await?;
     uow.commit().await?;
@@ -362,7 +427,9 @@ async fn logout(
             .fetch_optional(&mut *uow)
             .await?;
     if let Some(si) = sign_in {
-        revoke_family(&mut uow, si.family_id, "logout").await?;
+        s.revoking
+            .end_family(&mut uow, None, si.family_id, Reason::Logout)
+            .await?;
         uow.audit(Entry::new("logout").user(si.user_id)).await?;
     }
     uow.commit().await?;

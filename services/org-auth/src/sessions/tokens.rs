@@ -120,12 +120,55 @@ pub fn pick_org(
         .or_else(|| orgs.first())
 }
 
-fn claims_for(user: &User, org: Option<&OrgMembership>) -> Claims {
+/// An agent's role set as human-agent last published it (see `agent_roles`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RoleSet {
+    pub primary_role: String,
+    pub roles: Vec<String>,
+    pub is_active: bool,
+}
+
+impl RoleSet {
+    /// The roles a token carries: the primary one first, then the others; none once the
+    /// agent is deactivated.
+    pub fn held(&self) -> Vec<&str> {
+        if !self.is_active {
+            return Vec::new();
+        }
+        let others = self.roles.iter().filter(|r| **r != self.primary_role);
+        std::iter::once(self.primary_role.as_str())
+            .chain(others.map(String::as_str))
+            .collect()
+    }
+}
+
+/// The role set of `agent`, if human-agent has published one.
+pub async fn role_set(conn: &mut PgConnection, agent: Uuid) -> Result<Option<RoleSet>, Problem> {
+    Ok(
+        sqlx::query_as(
+            "SELECT primary_role, roles, is_active FROM agent_roles WHERE agent_id = $1",
+        )
+        .bind(agent)
+        .fetch_optional(conn)
+        .await?,
+    )
+}
+
+/// The roles an agent's token carries: its published set, else the role its login was made
+/// with.
+fn agent_roles<'a>(user: &'a User, set: Option<&'a RoleSet>) -> Vec<&'a str> {
+    match set {
+        Some(s) => s.held(),
+        None => vec![user.role.as_str()],
+    }
+}
+
+fn claims_for(user: &User, org: Option<&OrgMembership>, set: Option<&RoleSet>) -> Claims {
     let mut c = if user.user_type == UserKind::Agent {
         let mut c = Claims::agent(
             user.id,
             user.agent_id.unwrap_or(user.id),
-            &[user.role.as_str()],
+            &agent_roles(user, set),
         );
         c.organization_id = None;
         c
@@ -154,7 +197,8 @@ fn claims_for(user: &User, org: Option<&OrgMembership>) -> Claims {
 }
 
 /// Issues an access token and a new refresh token (in `family`, or a new family), recorded
-/// with the unit of work's origin.
+/// with the unit of work's origin. An agent's token carries its current role set; a
+/// deactivated agent gets none.
 pub async fn issue(
     uow: &mut Uow,
     s: &AppState,
@@ -162,7 +206,18 @@ pub async fn issue(
     org: Option<&OrgMembership>,
     family: Option<Uuid>,
 ) -> Result<Tokens, Problem> {
-    let access_token = s.signer.issue(claims_for(user, org))?;
+    let set = match (user.user_type, user.agent_id) {
+        (UserKind::Agent, Some(agent)) => role_set(uow, agent).await?,
+        _ => None,
+    };
+    if set.as_ref().is_some_and(|s| !s.is_active) {
+        return Err(Problem::forbidden("this agent account is deactivated"));
+    }
+    let family = family.unwrap_or_else(Uuid::now_v7);
+    let mut claims = claims_for(user, org, set.as_ref());
+    // The refresh family is the access token's session: revoking it refuses the token.
+    claims.sid = Some(family);
+    let access_token = s.signer.issue(claims)?;
     let refresh_token = security::random_token(32);
     let origin = uow.origin().clone();
     sqlx::query(
@@ -170,7 +225,7 @@ pub async fn issue(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(Uuid::now_v7())
-    .bind(family.unwrap_or_else(Uuid::now_v7))
+    .bind(family)
     .bind(user.id)
     .bind(org.map(|o| o.organization_id))
     .bind(security::digest(&refresh_token))
@@ -198,6 +253,7 @@ pub enum Presented {
     /// A rotated token came back: the family is now revoked.
     Reused {
         user: Uuid,
+        family: Uuid,
     },
     Invalid,
 }
@@ -227,7 +283,10 @@ pub async fn present(conn: &mut PgConnection, token: &str) -> Result<Presented, 
     };
     if r.rotated_at.is_some() {
         revoke_family(conn, r.family_id, "reuse_detected").await?;
-        return Ok(Presented::Reused { user: r.user_id });
+        return Ok(Presented::Reused {
+            user: r.user_id,
+            family: r.family_id,
+        });
     }
     if r.revoked_at.is_some() || r.expires_at <= Timestamp::now() {
         return Ok(Presented::Invalid);
@@ -276,4 +335,24 @@ pub async fn revoke_user(
     .execute(conn)
     .await?
     .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agents_token_carries_its_published_roles_primary_first() {
+        let set = RoleSet {
+            primary_role: "sales_agent".into(),
+            roles: vec!["ai_supervisor".into(), "sales_agent".into()],
+            is_active: true,
+        };
+        assert_eq!(set.held(), ["sales_agent", "ai_supervisor"]);
+        let gone = RoleSet {
+            is_active: false,
+            ..set
+        };
+        assert!(gone.held().is_empty());
+    }
 }

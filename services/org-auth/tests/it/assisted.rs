@@ -30,6 +30,30 @@ fn full() -> Value {
     json!({"assisted_signup": ["create", "read", "update"]})
 }
 
+/// A sales agent with a login here (as human-agent creates them), named `name`, holding every
+/// assisted-signup permission.
+pub async fn named_agent(t: &OrgAuth, name: &str) -> anyhow::Result<Agent> {
+    let (user, agent_id) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut tx = t.system_tx().await?;
+    sqlx::query(
+        "INSERT INTO users (id, email, full_name, user_type, role, agent_id, email_verified) \
+         VALUES ($1, $2, $3, 'agent', 'sales_agent', $4, true)",
+    )
+    .bind(user)
+    .bind(email("sam"))
+    .bind(name)
+    .bind(agent_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let token = t.tokens.agent(user, agent_id, &["sales_agent"]);
+    Ok(Agent {
+        auth: agent_auth(&token, agent_id, Some(&full())),
+        token,
+        agent_id,
+    })
+}
+
 async fn desk() -> anyhow::Result<Desk> {
     let t = svc().await?;
     let sales = t.agent(&["sales_agent"], Some(full()));
@@ -444,6 +468,78 @@ async fn unclaimed_accounts_are_reminded_then_expire_and_lock() -> anyhow::Resul
         st,
         StatusCode::BAD_REQUEST,
         "an expired account cannot be claimed"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_agent_may_use_a_documentation_address_but_not_a_throwaway_inbox() -> anyhow::Result<()>
+{
+    let t = svc().await?;
+    let sales = t.agent(&["sales_agent"], Some(full()));
+    let (st, created) = t
+        .post(SIGNUP)
+        .auth(&sales.auth)
+        .json(assisted_body("client@example.com"))
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::CREATED, "the spec's own example: {created}");
+    assert_eq!(created["email"], "client@example.com");
+    let (st, refused) = t
+        .post(SIGNUP)
+        .auth(&sales.auth)
+        .json(assisted_body("client@mailinator.com"))
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(refused.to_string().contains("client_email"), "{refused}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_assisted_account_names_its_agent_and_shows_its_current_claim_link_until_claimed()
+-> anyhow::Result<()> {
+    let t = svc().await?;
+    let sam = named_agent(&t, "Sam Peterson").await?;
+    let created = t
+        .post(SIGNUP)
+        .auth(&sam.auth)
+        .json(assisted_body(&email("casey")))
+        .expect(201)
+        .await;
+    assert_eq!(created["created_by_agent_name"], "Sam Peterson");
+    let one = format!("/api/v1/auth/assisted-accounts/{}", s(&created["user_id"]));
+    let got = t.get(&one).auth(&sam.auth).expect(200).await;
+    assert_eq!(got["claim_token"], created["claim_token"]);
+    assert_eq!(got["claim_url"], created["claim_url"]);
+    let sealed: String =
+        sqlx::query_scalar("SELECT claim_token_sealed FROM assisted_accounts WHERE user_id = $1")
+            .bind(uuid(&created["user_id"]))
+            .fetch_one(&mut *t.system_tx().await?)
+            .await?;
+    assert!(
+        !sealed.contains(&s(&created["claim_token"])),
+        "sealed at rest"
+    );
+    let resent = t
+        .post(&format!("{one}/resend-claim"))
+        .auth(&sam.auth)
+        .json(json!({}))
+        .expect(200)
+        .await;
+    let got = t.get(&one).auth(&sam.auth).expect(200).await;
+    assert_eq!(got["claim_url"], resent["claim_url"], "the current link");
+    let token = s(&got["claim_token"]);
+    t.post("/api/v1/auth/claim-account")
+        .json(json!({"claim_token": token, "password": "Claimed-Pass-9876", "accept_terms": true}))
+        .expect(200)
+        .await;
+    let got = t.get(&one).auth(&sam.auth).expect(200).await;
+    assert!(
+        got["claim_url"].is_null() && got["claim_token"].is_null(),
+        "{got}"
     );
     Ok(())
 }

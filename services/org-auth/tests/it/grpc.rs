@@ -159,3 +159,27 @@ async fn registering_an_agent_creates_its_login_and_mails_a_set_password_link() 
     assert_eq!(claims.organization_id, None);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_peer_cannot_create_a_platform_admins_login() -> anyhow::Result<()> {
+    let (t, mut client) = peer().await?;
+    let address = email("admin");
+    let admin = client
+        .create_agent_user(auth(Request::new(CreateAgentUserRequest {
+            email: address.clone(),
+            full_name: "Eve".into(),
+            agent_id: Uuid::new_v4().to_string(),
+            primary_role: "platform_admin".into(),
+        })))
+        .await;
+    assert_eq!(
+        admin.expect_err("refused").code(),
+        tonic::Code::PermissionDenied
+    );
+    let made: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE lower(email) = lower($1)")
+        .bind(&address)
+        .fetch_one(&mut *t.system_tx().await?)
+        .await?;
+    assert_eq!(made, 0, "no login was made");
+    Ok(())
+}

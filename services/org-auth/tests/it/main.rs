@@ -1,4 +1,6 @@
 //! org-auth over HTTP and gRPC against the real datastores, one module per feature.
+mod activity;
+mod agent_roles;
 mod assisted;
 mod audit_log;
 mod bad_input;
@@ -9,8 +11,10 @@ mod members;
 mod mfa;
 mod oauth;
 mod organizations;
+mod overload;
 mod password_reset;
 mod rate_limits;
+mod revocation;
 mod sessions;
 mod signup;
 mod support;

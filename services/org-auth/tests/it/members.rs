@@ -155,8 +155,8 @@ async fn removing_a_member_ends_its_sessions_at_once() -> anyhow::Result<()> {
         .parts();
     assert_eq!(
         st,
-        StatusCode::NOT_FOUND,
-        "the removed member's still-valid access token reaches nothing"
+        StatusCode::UNAUTHORIZED,
+        "the removed member's access token is revoked too"
     );
     let events = t.outbox_types().await?;
     assert!(events.iter().any(|e| e == "member_removed"));

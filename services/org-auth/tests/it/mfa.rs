@@ -1,5 +1,5 @@
 //! TOTP multi-factor sign-in: enrolment, the second login step, recovery codes, the lockout,
-//! disabling.
+//! disabling, and an organisation's `mfa_required` enforced on every path that issues tokens.
 use crate::support::*;
 
 fn base32_decode(s: &str) -> Vec<u8> {
@@ -25,19 +25,18 @@ impl Enrolled {
     }
 }
 
-async fn enrolled(t: &OrgAuth) -> anyhow::Result<Enrolled> {
-    let user = email("mfa");
-    let (_, _, token) = t.org_admin(&user, "Mfa Org").await?;
+/// Turns MFA on for the holder of `token`: its TOTP secret and recovery codes.
+async fn enrol(t: &OrgAuth, token: &str) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
     let e = t
         .post("/api/v1/auth/mfa/totp/enroll")
-        .bearer(&token)
+        .bearer(token)
         .json(json!({}))
         .expect(200)
         .await;
     let secret = base32_decode(&s(&e["secret"]));
     let c = t
         .post("/api/v1/auth/mfa/totp/confirm")
-        .bearer(&token)
+        .bearer(token)
         // The previous step's code, so the current one is still unused for the login.
         .json(json!({"code": totp(&secret, -1)}))
         .expect(200)
@@ -48,6 +47,18 @@ async fn enrolled(t: &OrgAuth) -> anyhow::Result<Enrolled> {
         .iter()
         .map(s)
         .collect();
+    Ok((secret, recovery))
+}
+
+/// Turns MFA on for the holder of `token` (for other features' tests): its TOTP secret.
+pub async fn turn_on(t: &OrgAuth, token: &str) -> anyhow::Result<Vec<u8>> {
+    Ok(enrol(t, token).await?.0)
+}
+
+async fn enrolled(t: &OrgAuth) -> anyhow::Result<Enrolled> {
+    let user = email("mfa");
+    let (_, _, token) = t.org_admin(&user, "Mfa Org").await?;
+    let (secret, recovery) = enrol(t, &token).await?;
     Ok(Enrolled {
         user,
         token,
@@ -234,5 +245,178 @@ async fn disabling_takes_the_password_and_a_code() -> anyhow::Result<()> {
     assert!(plain["access_token"].is_string(), "MFA is off again");
     let audit = t.audit_actions().await?;
     assert!(audit.iter().any(|x| x == "mfa_disabled"), "mfa_disabled");
+    Ok(())
+}
+
+/// Switches `org`'s `mfa_required` on (as its admin).
+async fn require_mfa(t: &OrgAuth, org: Uuid, admin: &str) {
+    t.patch(&format!("/api/v1/organizations/{org}"))
+        .bearer(admin)
+        .json(json!({"settings": {"mfa_required": true}}))
+        .expect(200)
+        .await;
+}
+
+/// An enrolment step: no tokens, a secret to set up; the secret.
+fn enrolment_step(step: &Value) -> Vec<u8> {
+    assert_eq!(step["mfa_required"], true, "{step}");
+    assert_eq!(step["mfa_enrollment_required"], true, "{step}");
+    assert!(
+        step.get("access_token").is_none(),
+        "no tokens before MFA: {step}"
+    );
+    assert!(
+        step.get("refresh_token").is_none(),
+        "no tokens before MFA: {step}"
+    );
+    base32_decode(&s(&step["enrollment"]["secret"]))
+}
+
+#[tokio::test]
+async fn an_organisation_requiring_mfa_has_a_password_login_enrol_before_any_token()
+-> anyhow::Result<()> {
+    let t = svc().await?;
+    let (org, _, admin) = t.org_admin(&email("boss"), "Strict Org").await?;
+    let member = email("member");
+    t.member(org, &admin, &member, "member").await?;
+    require_mfa(&t, org, &admin).await;
+    let login = json!({"email": member, "password": "Another-Pass-987"});
+    let step = t.post("/api/v1/auth/login").json(&login).expect(200).await;
+    let secret = enrolment_step(&step);
+    let mfa_token = s(&step["mfa_token"]);
+    assert_eq!(
+        second_step(&t, &mfa_token, "000000").await?,
+        StatusCode::UNAUTHORIZED,
+        "a wrong first code"
+    );
+    let (st, done) = t
+        .post("/api/v1/auth/login/mfa")
+        .json(json!({"mfa_token": mfa_token, "code": totp(&secret, 0)}))
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::OK, "{done}");
+    assert!(done["access_token"].is_string());
+    assert_eq!(done["recovery_codes"].as_array().map(Vec::len), Some(10));
+    // MFA is on now: the next login owes a code, not an enrolment.
+    let next = t.post("/api/v1/auth/login").json(&login).expect(200).await;
+    assert_eq!(next["mfa_required"], true);
+    assert_eq!(next["mfa_enrollment_required"], false);
+    assert!(next.get("enrollment").is_none());
+    let audit = t.audit_actions().await?;
+    assert!(audit.iter().any(|a| a == "login_mfa_enrollment_required"));
+    assert!(audit.iter().any(|a| a == "mfa_enabled"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refresh_is_refused_once_an_organisation_requires_mfa_not_set_up() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let (org, _, admin) = t.org_admin(&email("boss"), "Strict Org").await?;
+    let (_, member_token, refresh) = t.member(org, &admin, &email("member"), "member").await?;
+    let (st, renewed) = t
+        .post("/api/v1/auth/refresh")
+        .json(json!({"refresh_token": refresh}))
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::OK, "{renewed}");
+    require_mfa(&t, org, &admin).await;
+    let (st, refused) = t
+        .post("/api/v1/auth/refresh")
+        .json(json!({"refresh_token": renewed["refresh_token"]}))
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::FORBIDDEN, "{refused}");
+    assert!(
+        s(&refused["type"]).ends_with("mfa-enrollment-required"),
+        "{refused}"
+    );
+    // Enrolled, the same sign-in carries on.
+    turn_on(&t, &member_token).await?;
+    let (st, _) = t
+        .post("/api/v1/auth/refresh")
+        .json(json!({"refresh_token": renewed["refresh_token"]}))
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::OK, "the refused refresh changed nothing");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invitation_into_an_organisation_requiring_mfa_signs_in_only_after_enrolment()
+-> anyhow::Result<()> {
+    let t = svc().await?;
+    let (org, _, admin) = t.org_admin(&email("boss"), "Strict Org").await?;
+    require_mfa(&t, org, &admin).await;
+    let (inv, token) = t.invite(org, &admin, &email("newbie"), "member").await?;
+    let (st, joined) = t
+        .post(&format!(
+            "/api/v1/invitations/{}/accept",
+            s(&inv["invitation_id"])
+        ))
+        .json(json!({"token": token, "full_name": "New Bie", "password": "Another-Pass-987"}))
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::OK, "{joined}");
+    assert_eq!(
+        joined["organization_id"],
+        org.to_string(),
+        "the membership is made"
+    );
+    let secret = enrolment_step(&joined);
+    let (st, done) = t
+        .post("/api/v1/auth/login/mfa")
+        .json(json!({"mfa_token": joined["mfa_token"], "code": totp(&secret, 0)}))
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::OK, "{done}");
+    assert_eq!(done["organization_id"], org.to_string());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_claimed_assisted_account_whose_organisation_requires_mfa_enrols_first()
+-> anyhow::Result<()> {
+    let t = svc().await?;
+    let sales = t.agent(
+        &["sales_agent"],
+        Some(json!({"assisted_signup": ["create", "read", "update"]})),
+    );
+    let created = t
+        .post("/api/v1/auth/assisted-signup")
+        .auth(&sales.auth)
+        .json(assisted_body(&email("claimer")))
+        .expect(201)
+        .await;
+    // The agent preparing the account switched the requirement on.
+    let mut tx = t.system_tx().await?;
+    sqlx::query("UPDATE organizations SET settings = '{\"mfa_required\": true}' WHERE id = $1")
+        .bind(uuid(&created["organization_id"]))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let claimed = t
+        .post("/api/v1/auth/claim-account")
+        .json(json!({"claim_token": created["claim_token"], "password": "Claimed-Pass-9876", "accept_terms": true}))
+        .expect(200)
+        .await;
+    assert_eq!(
+        claimed["account_status"], "claimed",
+        "the claim itself is done"
+    );
+    let secret = enrolment_step(&claimed);
+    let (st, done) = t
+        .post("/api/v1/auth/login/mfa")
+        .json(json!({"mfa_token": claimed["mfa_token"], "code": totp(&secret, 0)}))
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::OK, "{done}");
+    assert!(done["access_token"].is_string());
     Ok(())
 }

@@ -35,3 +35,30 @@ async fn signups_beyond_ten_an_hour_from_one_address_answer_429_with_retry_after
     tokio::time::sleep(Duration::from_millis(1)).await;
     Ok(())
 }
+
+#[tokio::test]
+async fn two_ipv6_addresses_in_one_64_share_one_budget_and_the_next_64_has_its_own()
+-> anyhow::Result<()> {
+    let t = svc().await?;
+    let body = json!({"email": "x@gmail.com", "password": "SecurePass123!", "full_name": "J", "company_name": "Acme"});
+    let signup = |ip: &str| {
+        t.post("/api/v1/auth/signup")
+            .header("x-forwarded-for", ip)
+            .json(&body)
+            .send()
+    };
+    // Ten signups an hour from one /64, whichever of its addresses they come from.
+    for i in 0..5 {
+        assert_eq!(signup("2001:db8:5:1::a").await?.status, 422, "{i}");
+        assert_eq!(
+            signup(&format!("2001:db8:5:1:{i}::b")).await?.status,
+            422,
+            "{i}"
+        );
+    }
+    let res = signup("2001:db8:5:1:ffff:ffff:ffff:ffff").await?;
+    assert_eq!(res.status, 429, "the /64 spent its budget");
+    assert!(res.headers.contains_key("retry-after"));
+    assert_eq!(signup("2001:db8:5:2::a").await?.status, 422, "another /64");
+    Ok(())
+}

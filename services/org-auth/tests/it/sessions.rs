@@ -152,11 +152,6 @@ async fn an_organisation_admin_lifts_a_lockout_early_and_another_organisations_c
     let t = svc().await?;
     let user = user(&t).await?;
     let (_, ok) = attempt(&t, &user, "SecurePass123!").await?;
-    let r = s(&ok["refresh_token"]);
-    t.post("/api/v1/auth/logout")
-        .json(json!({"refresh_token": r}))
-        .expect(204)
-        .await;
     for _ in 0..5 {
         attempt(&t, &user, "WrongPass123!").await?;
     }
@@ -174,7 +169,7 @@ async fn an_organisation_admin_lifts_a_lockout_early_and_another_organisations_c
         .await?
         .parts();
     assert_eq!(st, StatusCode::NOT_FOUND);
-    // Signed out, but the access token from before the lockout is still valid for its minutes.
+    // Locked out of signing in, the admin still holds the session from before the lockout.
     let admin_token = s(&ok["access_token"]);
     let (st, un) = t
         .post(&unlock)
@@ -187,5 +182,138 @@ async fn an_organisation_admin_lifts_a_lockout_early_and_another_organisations_c
     assert_eq!(un["unlocked"], true);
     let (st, _) = attempt(&t, &user, "SecurePass123!").await?;
     assert_eq!(st, StatusCode::OK, "unlocked by the admin");
+    Ok(())
+}
+
+/// A login attempt to `user` from the client address `ip`: the status and `Retry-After`.
+async fn attempt_from(
+    t: &OrgAuth,
+    user: &str,
+    pw: &str,
+    ip: &str,
+) -> anyhow::Result<(StatusCode, Option<u64>)> {
+    let res = t
+        .post("/api/v1/auth/login")
+        .header("x-forwarded-for", ip)
+        .json(login(user, pw))
+        .send()
+        .await?;
+    let wait = res.header("retry-after").and_then(|v| v.parse().ok());
+    Ok((res.status, wait))
+}
+
+/// As if the wait after the last failure to `user` were over.
+async fn wait_out_the_delay(t: &OrgAuth, user: &str) -> anyhow::Result<()> {
+    let mut tx = t.system_tx().await?;
+    sqlx::query(
+        "UPDATE login_failures SET last_failed_at = now() - interval '20 hours' \
+         WHERE email = lower($1) AND source = '*'",
+    )
+    .bind(user)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn five_failures_from_one_address_lock_only_that_address_out() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let user = user(&t).await?;
+    for _ in 0..5 {
+        attempt_from(&t, &user, "WrongPass123!", "198.18.0.1").await?;
+    }
+    let (st, _) = attempt_from(&t, &user, "SecurePass123!", "198.18.0.1").await?;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "absolute for that address");
+    let (st, _) = attempt_from(&t, &user, "SecurePass123!", "203.0.113.9").await?;
+    assert_eq!(st, StatusCode::OK, "the owner elsewhere signs in");
+    Ok(())
+}
+
+#[tokio::test]
+async fn failures_from_many_addresses_cannot_keep_the_owner_out_from_an_address_it_used()
+-> anyhow::Result<()> {
+    let t = svc().await?;
+    let user = user(&t).await?;
+    let home = "203.0.113.20";
+    assert_eq!(
+        attempt_from(&t, &user, "SecurePass123!", home).await?.0,
+        StatusCode::OK
+    );
+    // Strangers fail from three addresses until each is locked out, with the waits waited out.
+    for n in 0..15 {
+        wait_out_the_delay(&t, &user).await?;
+        let (st, _) =
+            attempt_from(&t, &user, "WrongPass123!", &format!("198.18.1.{}", n / 5)).await?;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{n}");
+    }
+    let (st, wait) = attempt_from(&t, &user, "SecurePass123!", "198.18.1.0").await?;
+    assert_eq!(
+        (st, wait),
+        (StatusCode::UNAUTHORIZED, None),
+        "a locked-out address stays out"
+    );
+    let (st, wait) = attempt_from(&t, &user, "WrongPass123!", "198.18.1.99").await?;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "a new address waits");
+    assert!(wait.is_some_and(|w| w > 1), "{wait:?}");
+    let (st, _) = attempt_from(&t, &user, "SecurePass123!", home).await?;
+    assert_eq!(st, StatusCode::OK, "the owner's own address is not held up");
+    let audit = t.audit_actions().await?;
+    assert!(audit.iter().any(|a| a == "login_delayed"), "{audit:?}");
+    Ok(())
+}
+
+/// Fails `n` more times to `user` from fresh addresses (four each: none is locked out), each
+/// after the wait; their statuses.
+async fn fail_then_wait(
+    t: &OrgAuth,
+    user: &str,
+    from: usize,
+    n: usize,
+) -> anyhow::Result<Vec<u16>> {
+    let mut statuses = Vec::new();
+    for i in from..from + n {
+        wait_out_the_delay(t, user).await?;
+        let ip = format!("198.18.2.{}", i / 4);
+        statuses.push(
+            attempt_from(t, user, "WrongPass123!", &ip)
+                .await?
+                .0
+                .as_u16(),
+        );
+    }
+    Ok(statuses)
+}
+
+#[tokio::test]
+async fn each_failure_from_another_address_makes_the_wait_longer_for_known_and_unknown_addresses_alike()
+-> anyhow::Result<()> {
+    let t = svc().await?;
+    let known = user(&t).await?;
+    let unknown = email("nobody");
+    let mut seen = Vec::new();
+    for address in [&known, &unknown] {
+        let mut statuses = fail_then_wait(&t, address, 0, 10).await?;
+        let (st, first) = attempt_from(&t, address, "WrongPass123!", "198.18.3.1").await?;
+        statuses.push(st.as_u16());
+        statuses.extend(fail_then_wait(&t, address, 12, 2).await?);
+        let (st, second) = attempt_from(&t, address, "WrongPass123!", "198.18.3.2").await?;
+        statuses.push(st.as_u16());
+        let (first, second) = (first.unwrap_or(0), second.unwrap_or(0));
+        // Ten failures: 16 s; twelve: 64 s (less what has passed since).
+        assert!((9..=16).contains(&first), "{address}: {first}");
+        assert!((33..=64).contains(&second), "{address}: {second}");
+        seen.push(statuses);
+    }
+    assert_eq!(
+        seen[0], seen[1],
+        "an unknown address is answered like a known one"
+    );
+    assert_eq!(
+        seen[0].iter().filter(|s| **s == 429).count(),
+        2,
+        "{:?}",
+        seen[0]
+    );
     Ok(())
 }

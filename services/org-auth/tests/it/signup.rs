@@ -81,3 +81,108 @@ async fn signing_up_again_with_a_verified_address_reveals_nothing_and_tells_the_
     );
     Ok(())
 }
+
+/// The codes mailed to `to`, oldest first.
+fn codes(t: &OrgAuth, to: &str) -> Vec<String> {
+    t.mailbox()
+        .all(to)
+        .iter()
+        .filter_map(|m| testkit::mailbox::code_after(&m.text, "verification code is ", 6))
+        .collect()
+}
+
+/// The owner signs up; before verifying, someone else signs up again for the same address with
+/// another password. Answers the two codes: the owner's, then the other one's.
+async fn signed_up_twice(t: &OrgAuth, owner: &str) -> anyhow::Result<(String, String)> {
+    t.post("/api/v1/auth/signup")
+        .json(signup_body(owner))
+        .expect(201)
+        .await;
+    t.post("/api/v1/auth/signup")
+        .header("x-forwarded-for", "203.0.113.66")
+        .json(
+            json!({"email": owner, "password": "Attacker-Pass-666", "full_name": "Mallory",
+                     "company_name": "Evil Corp"}),
+        )
+        .expect(201)
+        .await;
+    let codes = codes(t, owner);
+    assert_eq!(codes.len(), 2, "one code per signup: {codes:?}");
+    Ok((codes[0].clone(), codes[1].clone()))
+}
+
+async fn login_status(t: &OrgAuth, email: &str, password: &str) -> anyhow::Result<StatusCode> {
+    Ok(t.post("/api/v1/auth/login")
+        .json(json!({"email": email, "password": password}))
+        .send()
+        .await?
+        .status)
+}
+
+#[tokio::test]
+async fn a_second_signup_before_verification_cannot_set_the_password_the_owner_verifies()
+-> anyhow::Result<()> {
+    let t = svc().await?;
+    let owner = email("olivia");
+    let (first, _) = signed_up_twice(&t, &owner).await?;
+    let (st, v) = t
+        .post("/api/v1/auth/verify-email")
+        .json(json!({"email": owner, "verification_code": first}))
+        .send()
+        .await?
+        .parts();
+    assert_eq!(
+        st,
+        StatusCode::OK,
+        "the first mail's code still verifies: {v}"
+    );
+    assert_eq!(
+        login_status(&t, &owner, "Attacker-Pass-666").await?,
+        StatusCode::UNAUTHORIZED,
+        "the second signup's password is not live"
+    );
+    // Two signups competed: neither password is trusted; the mailbox's owner sets one.
+    assert_eq!(
+        login_status(&t, &owner, "SecurePass123!").await?,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        t.mailbox()
+            .count_with_subject_prefix(&owner, "Set your password"),
+        1,
+        "the owner is sent a link to set a password"
+    );
+    let name: String = sqlx::query_scalar("SELECT full_name FROM users WHERE lower(email) = $1")
+        .bind(&owner)
+        .fetch_one(&mut *t.system_tx().await?)
+        .await?;
+    assert_eq!(name, "John Doe", "nor is the rest of its profile");
+    Ok(())
+}
+
+#[tokio::test]
+async fn after_competing_signups_no_submitted_password_is_live_and_one_code_spends_all()
+-> anyhow::Result<()> {
+    let t = svc().await?;
+    let owner = email("oscar");
+    let (first, second) = signed_up_twice(&t, &owner).await?;
+    t.post("/api/v1/auth/verify-email")
+        .json(json!({"email": owner, "verification_code": second}))
+        .expect(200)
+        .await;
+    for password in ["SecurePass123!", "Attacker-Pass-666"] {
+        assert_eq!(
+            login_status(&t, &owner, password).await?,
+            StatusCode::UNAUTHORIZED,
+            "after competing signups no submitted password is live"
+        );
+    }
+    let (st, _) = t
+        .post("/api/v1/auth/verify-email")
+        .json(json!({"email": owner, "verification_code": first}))
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::BAD_REQUEST, "the other code is used up too");
+    Ok(())
+}
