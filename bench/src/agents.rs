@@ -157,7 +157,7 @@ async fn presence(svc: &testkit::Spawned, admin: &str) -> anyhow::Result<()> {
                     .await?
                     .json()
                     .await?;
-                let seen = list
+                let seen = list["available_agents"]
                     .as_array()
                     .is_some_and(|v| v.iter().any(|x| x["agent_id"] == json!(id)));
                 if seen == online {

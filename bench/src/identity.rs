@@ -48,6 +48,7 @@ pub async fn run() -> anyhow::Result<()> {
     // The flow, 20 times: signup → code from the mailbox → verify → create organisation.
     let mut flows = Vec::new();
     let mut users = Vec::new();
+    let mut admin_org = None;
     for i in 0..20 {
         let email = format!(
             "bench{i}.{}@acme.com",
@@ -76,6 +77,16 @@ pub async fn run() -> anyhow::Result<()> {
             .send()
             .await?;
         anyhow::ensure!(res.status() == 201, "create org: {}", res.status());
+        let org: Value = res.json().await?;
+        if i == 0 {
+            admin_org = Some((
+                org["organization_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                org["access_token"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
         flows.push(t.elapsed().as_secs_f64() * 1000.0);
         users.push(email);
     }
@@ -181,6 +192,14 @@ pub async fn run() -> anyhow::Result<()> {
     let me = url("/api/v1/auth/me");
     tokio::task::spawn_blocking(move || {
         crate::wrk("GET /auth/me (JWKS-verified, orgs read)", &me, Some(&token))
+    })
+    .await??;
+
+    // An authorised organisation read under RLS by one member: the members list.
+    let (org, token) = admin_org.ok_or_else(|| anyhow::anyhow!("no organisation"))?;
+    let members = url(&format!("/api/v1/organizations/{org}/members"));
+    tokio::task::spawn_blocking(move || {
+        crate::wrk("GET /organizations/{id}/members", &members, Some(&token))
     })
     .await??;
     svc.stop().await;

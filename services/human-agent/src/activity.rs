@@ -15,8 +15,6 @@ pub struct Entry {
     action: &'static str,
     organization: Option<Uuid>,
     details: Value,
-    /// Whether the unit's acting user is recorded (else the row has no actor).
-    attributed: bool,
 }
 
 impl Entry {
@@ -27,20 +25,12 @@ impl Entry {
             action,
             organization: None,
             details,
-            attributed: true,
         }
     }
 
     /// The organisation (client) the action concerns.
     pub fn org(mut self, org: Uuid) -> Self {
         self.organization = Some(org);
-        self
-    }
-
-    /// Recorded without an actor: a step of the service's own (an assignment made, a handoff
-    /// proposed), whoever's request it ran in.
-    pub fn unattributed(mut self) -> Self {
-        self.attributed = false;
         self
     }
 }
@@ -51,7 +41,8 @@ impl kit::Audit for Entry {
         conn: &'a mut PgConnection,
         ctx: &'a AuditContext,
     ) -> impl Future<Output = Result<(), Problem>> + Send + 'a {
-        let actor = ctx.actor.user_id.filter(|_| self.attributed);
+        // The acting user of the unit (none for the service's own work: consumers, jobs).
+        let actor = ctx.actor.user_id;
         async move {
             sqlx::query(
                 "INSERT INTO agent_activity_logs (id, agent_id, actor_id, action, organization_id, details) \

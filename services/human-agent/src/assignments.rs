@@ -6,6 +6,7 @@ use kit::{
     auth::Principal,
     contracts::events::{Event, v1},
     events::{Envelope, Handler, HandlerError},
+    input::OptText,
     store::{Scope, Tx},
     uow::Work as _,
     utoipa_axum::{router::OpenApiRouter, routes},
@@ -19,7 +20,7 @@ use crate::{
     activity::Entry,
     problems,
     routing::{self, Assigned},
-    rules::{AssignmentKind, AssignmentType, ClientRole, Role, Skills},
+    rules::{AssignmentKind, AssignmentType, ClientRole, Role, Skills, SmallObject, Urgency},
     state::AppState,
 };
 
@@ -45,8 +46,19 @@ pub struct AssignmentRequest {
     pub required_skills: Skills,
     #[serde(default)]
     pub language: Option<String>,
+    /// At most 200 characters, e.g. `new_assisted_signup`.
     #[serde(default)]
-    pub assignment_reason: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub assignment_reason: OptText<200>,
+    /// `low`, `normal` (default), `high` or `urgent`.
+    #[serde(default)]
+    pub priority: Option<Urgency>,
+    /// What the agent is told about the client (an object of at most 10 kB), e.g.
+    /// `{"company_name": "Teddy Corp", "industry": "e-commerce", "notes": "…"}`; kept with the
+    /// assignment (its `company_name` names the client in workloads and timelines).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<SmallObject>,
 }
 
 impl AssignmentRequest {
@@ -78,6 +90,10 @@ impl AssignmentRequest {
             },
             source_event: None,
             online,
+            priority: self.priority.unwrap_or_default(),
+            context: self.context.as_ref().map(SmallObject::as_value),
+            reason: self.assignment_reason.as_deref(),
+            expected_completion: None,
         }
     }
 }
@@ -112,7 +128,7 @@ pub async fn create_assignment(
     let done = routing::assign(&mut uow, named, &r)
         .await?
         .ok_or_else(|| unassigned(named))?;
-    let details = json!({"assignment_id": done.assignment_id, "reason": req.assignment_reason});
+    let details = json!({"assignment_id": done.assignment_id, "reason": req.assignment_reason, "priority": done.priority});
     uow.audit(Entry::new(me, "assignment_created", details).org(org))
         .await?;
     uow.commit().await?;
@@ -189,6 +205,14 @@ mod tests {
         assert_eq!(
             refused("assignment_type", json!("random")).await,
             "assignment_type: must be auto or manual"
+        );
+        assert_eq!(
+            refused("priority", json!("asap")).await,
+            "priority: must be low, normal, high or urgent"
+        );
+        assert_eq!(
+            refused("context", json!("Teddy Corp")).await,
+            "context: must be an object (at most 10 kB)"
         );
         let manual: AssignmentRequest = body(with("assignment_type", json!("manual"))).await;
         let refusal = manual.named_agent().expect_err("no agent named");

@@ -1,7 +1,7 @@
 //! human-agent's internal gRPC API (`workflow.human_agent.v1.HumanAgent`).
 use kit::{
     contracts::workflow::human_agent::v1::{
-        Agent, AssignRequest, Assignment, GetAgentRequest, Permissions,
+        Agent, AssignRequest, Assignment, Capacity, GetAgentRequest, Permissions,
         human_agent_server::HumanAgent,
     },
     tonic::{self, Request, Response, Status},
@@ -50,16 +50,24 @@ impl HumanAgent for Api {
     ) -> Result<Response<Permissions>, Status> {
         let agent = id("agent_id", &req.get_ref().agent_id)?;
         let mut uow = self.0.db.system().await?;
-        let a = roster::load(&mut uow, agent).await?;
-        let perms = if a.is_active {
-            a.permissions
-        } else {
-            serde_json::json!({})
-        };
+        // What the HTTP lookup answers: a platform admin holds everything, a deactivated agent
+        // nothing.
+        let a = roster::access(&mut uow, agent).await?;
+        let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
         Ok(Response::new(Permissions {
             agent_id: a.agent_id.to_string(),
+            user_id: a.user_id.to_string(),
             is_active: a.is_active,
-            permissions_json: perms.to_string(),
+            status: a.account_status().to_string(),
+            availability: a.status.to_string(),
+            permissions_json: a.effective_permissions().to_string(),
+            primary_role: a.primary_role.clone(),
+            capacity: Some(Capacity {
+                max_concurrent_clients: a.max_capacity,
+                current_workload: count(a.current_workload),
+                available_capacity: count(a.available_capacity()),
+            }),
+            all_roles: a.roles,
         }))
     }
 
@@ -74,18 +82,15 @@ impl HumanAgent for Api {
             .then(|| id("agent_id", &r.agent_id))
             .transpose()?;
         let online = self.0.presence.online().await;
+        let kind = match named {
+            Some(_) => AssignmentKind::Manual,
+            None => AssignmentKind::Auto,
+        };
         let request = routing::Request {
-            organization_id: org,
-            client_id: client,
-            role: role.0,
             skills: skills.as_slice(),
             language: (!r.language.is_empty()).then_some(r.language.as_str()),
-            kind: match named {
-                Some(_) => AssignmentKind::Manual,
-                None => AssignmentKind::Auto,
-            },
-            source_event: None,
             online: online.as_deref(),
+            ..routing::Request::named(org, client, role.0, kind)
         };
         let mut uow = self.0.db.system().await?;
         let done = routing::assign(&mut uow, named, &request)

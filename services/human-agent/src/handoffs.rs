@@ -10,6 +10,7 @@ use kit::{
     auth::Principal,
     cache::Subject,
     contracts::events::v1,
+    input::OptText,
     store::Scope,
     utoipa_axum::{router::OpenApiRouter, routes},
 };
@@ -20,12 +21,14 @@ use uuid::Uuid;
 
 use crate::{
     activity::Entry,
-    handover::{self, Handoff, Terms},
-    problems, roster,
+    handover::{self, Decision as Recorded, Handoff, Terms},
+    notices,
+    people::{self, AgentRef},
+    problems,
     routing::{self, Request},
     rules::{
         self, Action, AssignmentKind, ClientRole, Context, HandoffContext, HandoffStatus,
-        HandoffType, Role, Urgency,
+        HandoffType, Rfc3339, Role, Urgency,
     },
     state::AppState,
 };
@@ -47,8 +50,10 @@ pub struct InitiateHandoff {
     pub to_role: ClientRole,
     /// `dual`: onboarding to support and success in parallel.
     pub handoff_type: HandoffType,
+    /// At most 200 characters, e.g. `sales_completed`.
     #[serde(default)]
-    pub handoff_reason: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub handoff_reason: OptText<200>,
     #[schema(value_type = HandoffContext)]
     pub context: Context,
     /// Chosen like an automatic assignment when absent.
@@ -60,27 +65,6 @@ pub struct InitiateHandoff {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AgentRef {
-    pub agent_id: Uuid,
-    pub full_name: String,
-    pub role_type: Role,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<&'static str>,
-}
-
-impl AgentRef {
-    /// The agent a handoff is proposed to.
-    fn proposed(agent_id: Uuid, full_name: String, role_type: Role) -> Self {
-        AgentRef {
-            agent_id,
-            full_name,
-            role_type,
-            status: Some("pending_acceptance"),
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
 pub struct HandoffCreated {
     pub handoff_id: Uuid,
     pub client_id: Uuid,
@@ -88,11 +72,30 @@ pub struct HandoffCreated {
     pub status: HandoffStatus,
     pub from_agent: AgentRef,
     pub to_agent: AgentRef,
+    pub context_summary: ContextSummary,
     pub sla: HandoffSla,
     /// For a dual handoff: the parallel handoff to the other role.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parallel_handoff_ids: Vec<Uuid>,
     pub created_at: Timestamp,
+}
+
+/// What the handoff passes on, counted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContextSummary {
+    pub stage: Option<String>,
+    pub next_actions_count: usize,
+    pub notes_count: usize,
+}
+
+impl From<&Context> for ContextSummary {
+    fn from(c: &Context) -> Self {
+        ContextSummary {
+            stage: c.stage().map(str::to_string),
+            next_actions_count: c.next_actions_count(),
+            notes_count: c.notes_count(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -160,9 +163,9 @@ pub async fn initiate(
         previous: None,
     };
     let created = propose_all(&mut uow, &req, &terms, online.as_deref()).await?;
-    let from_name = roster::name_of(&mut uow, me).await?;
+    let from_agent = people::person(&mut uow, me).await?.named(from.as_str());
     let (id, to, role, at) = created[0];
-    let to_name = roster::name_of(&mut uow, to).await?;
+    let to_agent = people::person(&mut uow, to).await?.proposed(role.as_str());
     let (presence, db) = (s.presence.clone(), s.db.clone());
     let receivers: Vec<Uuid> = created.iter().map(|c| c.1).collect();
     uow.after_commit(async move { presence.sync_queues(&db, &receivers).await });
@@ -174,13 +177,9 @@ pub async fn initiate(
             client_id: client,
             handoff_type: req.handoff_type,
             status: HandoffStatus::Pending,
-            from_agent: AgentRef {
-                agent_id: me,
-                full_name: from_name,
-                role_type: from,
-                status: None,
-            },
-            to_agent: AgentRef::proposed(to, to_name, role),
+            from_agent,
+            to_agent,
+            context_summary: ContextSummary::from(&req.context),
             sla: HandoffSla {
                 acceptance_deadline: at + rules::ACCEPT_WITHIN,
                 first_contact_deadline: at + rules::FIRST_CONTACT_WITHIN,
@@ -195,11 +194,22 @@ pub async fn initiate(
 #[serde(deny_unknown_fields)]
 pub struct Decision {
     pub action: Action,
+    /// The deciding agent: your own id (a platform admin may name the agent it acts for).
     #[serde(default)]
-    pub acceptance_notes: Option<String>,
-    /// Required to reject.
+    pub agent_id: Option<Uuid>,
+    /// At most 2 000 characters.
     #[serde(default)]
-    pub rejection_reason: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub acceptance_notes: OptText<2000>,
+    /// On acceptance: when the receiving agent expects the stage done (RFC 3339); the new
+    /// assignment's expected completion.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub estimated_completion: Option<Rfc3339>,
+    /// Required to reject; at most 1 000 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub rejection_reason: OptText<1000>,
     /// Whom to propose next on a rejection (else the next available agent).
     #[serde(default)]
     pub suggested_agent_id: Option<Uuid>,
@@ -209,6 +219,7 @@ pub struct Decision {
 enum Verdict {
     Accept {
         notes: Option<String>,
+        estimated_completion: Option<Timestamp>,
     },
     Reject {
         reason: String,
@@ -220,21 +231,19 @@ impl Decision {
     fn verdict(self) -> Result<Verdict, Problem> {
         match self.action {
             Action::Accept => Ok(Verdict::Accept {
-                notes: self.acceptance_notes,
+                notes: self.acceptance_notes.into_option(),
+                estimated_completion: self.estimated_completion.map(|t| t.0),
             }),
-            Action::Reject => {
-                let reason = self.rejection_reason.as_deref().map(str::trim);
-                match reason.filter(|r| !r.is_empty()) {
-                    Some(r) => Ok(Verdict::Reject {
-                        reason: r.to_string(),
-                        suggested: self.suggested_agent_id,
-                    }),
-                    None => Err(Problem::invalid(
-                        "rejection_reason",
-                        "is required to reject",
-                    )),
-                }
-            }
+            Action::Reject => match self.rejection_reason.into_option() {
+                Some(reason) => Ok(Verdict::Reject {
+                    reason,
+                    suggested: self.suggested_agent_id,
+                }),
+                None => Err(Problem::invalid(
+                    "rejection_reason",
+                    "is required to reject",
+                )),
+            },
         }
     }
 }
@@ -245,16 +254,42 @@ pub struct Decided {
     pub status: HandoffStatus,
     pub decided_by: Uuid,
     pub decided_at: Timestamp,
-    /// Accepted: the new assignment.
+    /// Accepted: by whom and when, the new assignment, and whether the client and the previous
+    /// agent were mailed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted_by: Option<AgentRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_completion: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assignment_id: Option<Uuid>,
-    /// Rejected: whether the next agent was proposed, and who.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_notification_sent: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_agent_notified: Option<bool>,
+    /// Rejected: by whom, when and why; whether the next agent was proposed, and who.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_by: Option<AgentRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejection_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reassignment_queued: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_available_agent: Option<AgentRef>,
+    pub next_available_agent: Option<NextAgent>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_handoff_id: Option<Uuid>,
+}
+
+/// The agent a rejected handoff is proposed to next.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NextAgent {
+    #[serde(flatten)]
+    pub agent: AgentRef,
+    /// Now when it is online, else the return it announced; `null` when unknown.
+    pub estimated_availability: Option<Timestamp>,
 }
 
 impl Decided {
@@ -264,7 +299,15 @@ impl Decided {
             status,
             decided_by: by,
             decided_at: at,
+            accepted_by: None,
+            accepted_at: None,
+            estimated_completion: None,
             assignment_id: None,
+            client_notification_sent: None,
+            previous_agent_notified: None,
+            rejected_by: None,
+            rejected_at: None,
+            rejection_reason: None,
             reassignment_queued: None,
             next_available_agent: None,
             next_handoff_id: None,
@@ -273,17 +316,28 @@ impl Decided {
 }
 
 /// Accepting moves the client: the previous holder's assignment is transferred and the
-/// receiver's starts.
+/// receiver's starts (carrying the handoff's context and the receiver's estimate).
 async fn accept(
     uow: &mut Uow,
     h: &Handoff,
     me: Uuid,
-    notes: Option<&str>,
+    (notes, estimated): (Option<&str>, Option<Timestamp>),
 ) -> Result<Decided, Problem> {
-    let at = handover::decide(uow, h.id, HandoffStatus::Accepted, notes).await?;
+    let decision = Recorded {
+        status: HandoffStatus::Accepted,
+        notes,
+        by: me,
+        estimated_completion: estimated,
+    };
+    let at = handover::decide(uow, h.id, &decision).await?;
     let (org, client) = (h.organization_id, h.client_id);
     routing::transfer(uow, org, client, h.from_role).await?;
-    let r = Request::named(org, client, h.to_role, AssignmentKind::Handoff);
+    let r = Request {
+        context: Some(&h.context),
+        expected_completion: estimated,
+        priority: h.urgency,
+        ..Request::named(org, client, h.to_role, AssignmentKind::Handoff)
+    };
     let a = routing::assign_to(uow, h.to_agent_id, &r, false)
         .await?
         .ok_or_else(|| {
@@ -298,7 +352,11 @@ async fn accept(
     let details = json!({"handoff_id": h.id});
     uow.audit(Entry::new(h.to_agent_id, "handoff_accepted", details).org(org))
         .await?;
+    let receiver = people::person(uow, h.to_agent_id).await?;
     Ok(Decided {
+        accepted_by: Some(receiver.named(h.to_role.as_str())),
+        accepted_at: Some(at),
+        estimated_completion: Some(a.sla.expected_completion),
         assignment_id: Some(a.assignment_id),
         ..Decided::new(h, HandoffStatus::Accepted, me, at)
     })
@@ -312,19 +370,34 @@ async fn reject(
     (reason, suggested): (&str, Option<Uuid>),
     online: Option<&[Uuid]>,
 ) -> Result<Decided, Problem> {
-    let at = handover::decide(uow, h.id, HandoffStatus::Rejected, Some(reason)).await?;
+    let decision = Recorded {
+        status: HandoffStatus::Rejected,
+        notes: Some(reason),
+        by: me,
+        estimated_completion: None,
+    };
+    let at = handover::decide(uow, h.id, &decision).await?;
     let exclude = [h.from_agent_id, h.to_agent_id];
     let mut next = routing::receiver(uow, h.to_role, suggested, &exclude, online).await?;
     if next.is_none() && suggested.is_some() {
         next = routing::receiver(uow, h.to_role, None, &exclude, online).await?;
     }
-    let mut out = Decided::new(h, HandoffStatus::Rejected, me, at);
-    out.reassignment_queued = Some(next.is_some());
+    let role = h.to_role.as_str();
+    let mut out = Decided {
+        rejected_by: Some(people::person(uow, h.to_agent_id).await?.named(role)),
+        rejected_at: Some(at),
+        rejection_reason: Some(reason.to_string()),
+        reassignment_queued: Some(next.is_some()),
+        ..Decided::new(h, HandoffStatus::Rejected, me, at)
+    };
     if let Some(n) = next {
         let (id, _) = handover::propose(uow, &Terms::of(h), n, h.to_role).await?;
         out.next_handoff_id = Some(id);
-        let name = roster::name_of(uow, n).await?;
-        out.next_available_agent = Some(AgentRef::proposed(n, name, h.to_role));
+        let person = people::person(uow, n).await?;
+        out.next_available_agent = Some(NextAgent {
+            agent: person.proposed(role),
+            estimated_availability: person.estimated_availability(at),
+        });
     }
     let event = v1::HandoffRejected {
         handoff_id: h.id.to_string(),
@@ -340,11 +413,27 @@ async fn reject(
     Ok(out)
 }
 
+/// The pending handoff `id` the caller may decide, locked: its proposed agent's, or any for a
+/// platform admin. Another agent's handoff answers exactly as one that does not exist, so an
+/// id tells nothing to whom it is not addressed.
+async fn decidable(uow: &mut Uow, p: &Principal, me: Uuid, id: Uuid) -> Result<Handoff, Problem> {
+    let h = handover::lock(uow, id)
+        .await?
+        .filter(|h| h.to_agent_id == me || p.is_platform_admin())
+        .ok_or_else(|| Problem::not_found("handoff"))?;
+    if h.status != HandoffStatus::Pending {
+        let detail = format!("the handoff was already {}", h.status);
+        return Err(problems::HANDOFF_ALREADY_DECIDED.with(detail));
+    }
+    Ok(h)
+}
+
 /// Accept or reject a handoff (its proposed agent, or a platform admin). Decided once: a second
-/// decision is a 409.
+/// decision is a 409. An accepted handoff is mailed to the client and to the previous agent.
 #[utoipa::path(post, path = "/api/v1/agents/handoffs/{handoff_id}/accept", tag = "handoffs", security(("bearer" = [])),
     params(("handoff_id" = Uuid, Path)), request_body = Decision,
-    responses((status = 200, body = Decided), (status = 404, body = kit::ProblemBody), (status = 409, body = kit::ProblemBody)))]
+    responses((status = 200, body = Decided), (status = 404, body = kit::ProblemBody), (status = 409, body = kit::ProblemBody),
+              (status = 422, body = kit::ProblemBody)))]
 pub async fn decide(
     State(s): State<AppState>,
     p: Principal,
@@ -352,32 +441,34 @@ pub async fn decide(
     Json(req): Json<Decision>,
 ) -> Result<Json<Decided>, Problem> {
     let me = p.require_agent()?;
+    rules::acting_agent(&p, req.agent_id, "agent_id")?;
     let verdict = req.verdict()?;
     let online = s.presence.online().await;
     let mut uow = s.db.begin_for(&p).await?;
-    let h = handover::lock(&mut uow, id)
-        .await?
-        .ok_or_else(|| Problem::not_found("handoff"))?;
-    if h.to_agent_id != me && !p.is_platform_admin() {
-        return Err(Problem::forbidden(
-            "only the proposed agent decides this handoff",
-        ));
-    }
-    if h.status != HandoffStatus::Pending {
-        let detail = format!("the handoff was already {}", h.status);
-        return Err(problems::HANDOFF_ALREADY_DECIDED.with(detail));
-    }
-    let out = match &verdict {
-        Verdict::Accept { notes } => accept(&mut uow, &h, me, notes.as_deref()).await?,
+    let h = decidable(&mut uow, &p, me, id).await?;
+    let mut out = match &verdict {
+        Verdict::Accept {
+            notes,
+            estimated_completion,
+        } => accept(&mut uow, &h, me, (notes.as_deref(), *estimated_completion)).await?,
         Verdict::Reject { reason, suggested } => {
             reject(&mut uow, &h, me, (reason, *suggested), online.as_deref()).await?
         }
     };
+    let previous = people::person(&mut uow, h.from_agent_id).await?;
+    let receiver = people::person(&mut uow, h.to_agent_id).await?;
     let mut touched = vec![h.to_agent_id];
-    touched.extend(out.next_available_agent.as_ref().map(|a| a.agent_id));
+    touched.extend(out.next_available_agent.as_ref().map(|a| a.agent.agent_id));
     let (presence, db) = (s.presence.clone(), s.db.clone());
     uow.after_commit(async move { presence.sync_queues(&db, &touched).await });
     uow.commit().await?;
+    if out.status == HandoffStatus::Accepted {
+        // Mailed once the move is committed; the answer says what reached whom.
+        let (client, previous) =
+            notices::handoff_accepted(&s, h.client_id, &previous, &receiver).await;
+        out.client_notification_sent = Some(client);
+        out.previous_agent_notified = Some(previous);
+    }
     Ok(Json(out))
 }
 

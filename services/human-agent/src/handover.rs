@@ -106,9 +106,11 @@ pub async fn propose(
         to_role: role.to_string(),
     };
     w.emit(t.org, t.client, &event).await?;
+    // The entry records the unit's acting user: the initiating agent, or whoever's change
+    // re-proposed the handoff (a rejection, an agent going offline).
     let details = json!({"handoff_id": id, "to_agent_id": to, "to_role": role});
     let entry = Entry::new(t.from.0, "handoff_initiated", details);
-    w.audit(entry.org(t.org).unattributed()).await?;
+    w.audit(entry.org(t.org)).await?;
     Ok((id, now))
 }
 
@@ -125,20 +127,32 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Handoff>, 
     .await?)
 }
 
+/// A decision on a pending handoff.
+pub struct Decision<'a> {
+    pub status: HandoffStatus,
+    /// Acceptance notes, or the reason for a rejection.
+    pub notes: Option<&'a str>,
+    /// The agent deciding.
+    pub by: Uuid,
+    /// On acceptance: when the receiver expects the stage done.
+    pub estimated_completion: Option<Timestamp>,
+}
+
 /// Records the decision on a pending handoff; returns when it was made.
 pub async fn decide(
     conn: &mut PgConnection,
     id: Uuid,
-    status: HandoffStatus,
-    notes: Option<&str>,
+    d: &Decision<'_>,
 ) -> Result<Timestamp, Problem> {
     Ok(sqlx::query_scalar(
-        "UPDATE handoffs SET status = $2, decided_at = now(), decision_notes = $3 WHERE id = $1 AND status = 'pending' \
-         RETURNING decided_at",
+        "UPDATE handoffs SET status = $2, decided_at = now(), decision_notes = $3, decided_by = $4, estimated_completion = $5 \
+         WHERE id = $1 AND status = 'pending' RETURNING decided_at",
     )
     .bind(id)
-    .bind(status)
-    .bind(notes)
+    .bind(d.status)
+    .bind(d.notes)
+    .bind(d.by)
+    .bind(d.estimated_completion)
     .fetch_one(conn)
     .await?)
 }

@@ -14,12 +14,12 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | resources: routes, handlers, consumers | `agents`, `availability`, `permissions`, `assignments`, `handoffs`, `timeline`, `specialists`, `supervision`, `grpc`, `admin` |
+//! | resources: routes, handlers, consumers | `agents`, `availability`, `permissions`, `assignments`, `handoffs`, `timeline`, `specialists`, `supervision`, `workload`, `grpc`, `admin` |
 //! | what handlers share; settings | `state` (the database, limiter, org-auth client, presence), `settings` |
 //! | handoff proposals and redistribution | `handover` |
 //! | choosing agents, assignments under the capacity lock | `routing` |
 //! | agent rows and their queries | `roster` |
-//! | Redis presence and queues; the activity log's entry | `presence`, `activity` |
+//! | Redis presence and queues; the activity log's entry; agents as answers name them, mail; availability and performance figures | `presence`, `activity`, `people`, `notices`, `staffing` |
 //! | pure foundations | `rules` (who may act, vocabularies, validated input, roles and permissions, capacity, lifecycle; unit-tested), `problems` (the catalogue) |
 //!
 //! Resources do not use one another; each owns its routes, and this file only declares the
@@ -46,6 +46,8 @@ mod availability;
 mod grpc;
 mod handoffs;
 mod handover;
+mod notices;
+mod people;
 mod permissions;
 mod presence;
 mod problems;
@@ -54,9 +56,11 @@ mod routing;
 mod rules;
 mod settings;
 mod specialists;
+mod staffing;
 mod state;
 mod supervision;
 mod timeline;
+mod workload;
 
 use settings::Settings;
 use state::AppState;
@@ -83,6 +87,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(specialists::routes())
         .merge(supervision::routes())
         .merge(timeline::routes())
+        .merge(workload::routes())
 }
 
 fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
@@ -93,6 +98,13 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             limiter: ctx.limiter.clone(),
             org_auth: OrgAuthClient::new(kit::grpc::peer(&ctx.config, "ORG_AUTH_GRPC_URL", 9100)?),
             presence: presence::Presence::new(ctx.redis.clone(), ctx.config.redis_namespace()),
+            mail: notify::mailer(
+                ctx.config.get("SMTP_URL"),
+                ctx.config
+                    .get("MAIL_FROM")
+                    .unwrap_or("Workflow <no-reply@workflow.local>"),
+                ctx.config.mailbox_dir.clone(),
+            )?,
         };
         let mut parts = Parts::new(routes().with_state(state.clone()));
         parts.grpc.add_service(HumanAgentServer::with_interceptor(

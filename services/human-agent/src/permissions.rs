@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     roster::{self, Access},
-    rules::{self, AgentStatus},
+    rules::AgentStatus,
     state::AppState,
 };
 
@@ -23,31 +23,55 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(permissions))
 }
 
+/// The lookup's answer (spec §0.5 "Get Agent Permissions"), with `is_active`, `presence` and
+/// `roles` besides.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PermissionsLookup {
     pub agent_id: Uuid,
+    pub user_id: Uuid,
     /// The account: `active` or `inactive` (Kong refuses an inactive agent).
     pub status: &'static str,
     pub is_active: bool,
-    /// Presence.
+    /// Presence (as `availability`, the specification's name).
+    pub availability: AgentStatus,
     pub presence: AgentStatus,
     pub primary_role: String,
+    /// Every role, the primary one first (as `roles` too).
+    pub all_roles: Vec<String>,
     pub roles: Vec<String>,
     /// service → actions, e.g. `{"assisted_signup": ["create", "read"]}`.
     #[schema(value_type = Object)]
     pub permissions: Value,
+    pub capacity: LookupCapacity,
+}
+
+/// Clients the agent may take, has, and may still take (as of the answer, which is cached for
+/// at most a minute).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LookupCapacity {
+    pub max_concurrent_clients: i32,
+    pub current_workload: i64,
+    pub available_capacity: i64,
 }
 
 impl From<Access> for PermissionsLookup {
     fn from(a: Access) -> Self {
         PermissionsLookup {
             agent_id: a.agent_id,
-            status: if a.is_active { "active" } else { "inactive" },
+            user_id: a.user_id,
+            status: a.account_status(),
             is_active: a.is_active,
+            availability: a.status,
             presence: a.status,
-            primary_role: a.primary_role,
+            primary_role: a.primary_role.clone(),
             // A deactivated agent keeps its profile but loses every permission at once.
-            permissions: rules::effective_permissions(a.is_active, &a.roles, a.permissions),
+            permissions: a.effective_permissions(),
+            capacity: LookupCapacity {
+                max_concurrent_clients: a.max_capacity,
+                current_workload: a.current_workload,
+                available_capacity: a.available_capacity(),
+            },
+            all_roles: a.roles.clone(),
             roles: a.roles,
         }
     }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::{
     problems,
-    rules::{AgentStatus, Role, SortBy},
+    rules::{self, AgentStatus, Role},
 };
 
 /// An agent profile, as stored and as answered.
@@ -18,26 +18,52 @@ pub struct Agent {
     pub email: String,
     pub full_name: String,
     pub primary_role: String,
+    /// The role names, the primary one first.
+    #[serde(rename = "all_roles")]
     pub roles: Vec<String>,
+    /// Each role held, as the specification shows it (kept in step with the names by the
+    /// database: see migration 1006).
+    #[serde(rename = "roles")]
+    #[schema(value_type = Vec<RoleAssignment>)]
+    pub role_assignments: Value,
     pub skills: Vec<String>,
     pub certifications: Vec<String>,
     pub languages: Vec<String>,
     #[schema(value_type = Object)]
     pub permissions: Value,
     pub max_capacity: i32,
+    pub max_active_handoffs: Option<i32>,
+    pub availability_hours: Option<String>,
     pub status: AgentStatus,
     pub status_message: Option<String>,
     pub available_at: Option<Timestamp>,
     pub auto_assign: bool,
     pub is_active: bool,
     pub created_at: Timestamp,
+    /// Grows with every change of the role set or activity (`agent_roles_changed`).
+    #[serde(skip)]
+    pub roles_version: i64,
+}
+
+/// One role an agent holds (spec §0.5 "Register Human Agent").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleAssignment {
+    pub role_id: Uuid,
+    #[schema(value_type = Role)]
+    pub role_type: String,
+    pub primary: bool,
+    pub assigned_at: Timestamp,
+    pub skills: Option<Vec<String>>,
+    pub certifications: Option<Vec<String>>,
+    pub languages: Option<Vec<String>>,
 }
 
 /// The columns of [`Agent`], in `SELECT` and `RETURNING` lists.
 macro_rules! agent_columns {
     () => {
-        "agent_id, user_id, email, full_name, primary_role, roles, skills, certifications, languages, permissions, \
-         max_capacity, status, status_message, available_at, auto_assign, is_active, created_at"
+        "agent_id, user_id, email, full_name, primary_role, roles, role_assignments, skills, certifications, languages, \
+         permissions, max_capacity, max_active_handoffs, availability_hours, status, status_message, available_at, \
+         auto_assign, is_active, created_at, roles_version"
     };
 }
 
@@ -52,17 +78,6 @@ pub async fn load(conn: &mut PgConnection, id: Uuid) -> Result<Agent, Problem> {
     .fetch_optional(conn)
     .await?
     .ok_or_else(|| problems::UNKNOWN_AGENT.with("agent not found"))
-}
-
-/// The agent's name; empty for an unknown one.
-pub async fn name_of(conn: &mut PgConnection, agent: Uuid) -> Result<String, Problem> {
-    Ok(
-        sqlx::query_scalar("SELECT full_name FROM agent_profiles WHERE agent_id = $1")
-            .bind(agent)
-            .fetch_optional(conn)
-            .await?
-            .unwrap_or_default(),
-    )
 }
 
 pub async fn email_taken(conn: &mut PgConnection, email: &str) -> Result<bool, Problem> {
@@ -85,6 +100,22 @@ pub async fn holds_role(conn: &mut PgConnection, agent: Uuid, role: Role) -> Res
     .await?)
 }
 
+/// Whether `agent`'s profile, if it has one, is active and holds `role` — the record, not a
+/// token issued before a change.
+pub async fn currently_holds(
+    conn: &mut PgConnection,
+    agent: Uuid,
+    role: Role,
+) -> Result<Option<bool>, Problem> {
+    Ok(sqlx::query_scalar(
+        "SELECT is_active AND $2 = ANY(roles) FROM agent_profiles WHERE agent_id = $1",
+    )
+    .bind(agent)
+    .bind(role)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// A new profile.
 pub struct NewAgent<'a> {
     pub agent_id: Uuid,
@@ -93,18 +124,23 @@ pub struct NewAgent<'a> {
     pub full_name: &'a str,
     pub primary_role: Role,
     pub roles: Vec<String>,
+    /// Details registered with each role (`role_type`, skills …); the database adds ids and times.
+    pub role_details: Value,
     pub skills: Vec<String>,
     pub certifications: Vec<String>,
     pub languages: Vec<String>,
     pub permissions: &'a Value,
     pub max_capacity: i32,
+    pub max_active_handoffs: Option<i32>,
+    pub availability_hours: Option<String>,
     pub created_by: Uuid,
 }
 
 pub async fn insert(conn: &mut PgConnection, a: &NewAgent<'_>) -> Result<Agent, Problem> {
     Ok(sqlx::query_as(concat!(
         "INSERT INTO agent_profiles (agent_id, user_id, email, full_name, primary_role, roles, skills, certifications, \
-         languages, permissions, max_capacity, created_by) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING ",
+         languages, permissions, max_capacity, created_by, role_assignments, max_active_handoffs, availability_hours) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING ",
         agent_columns!()
     ))
     .bind(a.agent_id)
@@ -119,6 +155,9 @@ pub async fn insert(conn: &mut PgConnection, a: &NewAgent<'_>) -> Result<Agent, 
     .bind(a.permissions)
     .bind(a.max_capacity)
     .bind(a.created_by)
+    .bind(&a.role_details)
+    .bind(a.max_active_handoffs)
+    .bind(&a.availability_hours)
     .fetch_one(conn)
     .await?)
 }
@@ -127,13 +166,24 @@ pub async fn insert(conn: &mut PgConnection, a: &NewAgent<'_>) -> Result<Agent, 
 #[derive(Debug, Default)]
 pub struct Changes {
     pub roles: Option<Vec<String>>,
+    /// Details given with the new roles; `None` keeps those of the roles still held.
+    pub role_details: Option<Value>,
     pub skills: Option<Vec<String>>,
     pub certifications: Option<Vec<String>>,
     pub languages: Option<Vec<String>>,
     pub max_capacity: Option<i32>,
+    pub max_active_handoffs: Option<i32>,
+    pub availability_hours: Option<String>,
     pub permissions: Option<Value>,
     pub auto_assign: Option<bool>,
     pub is_active: Option<bool>,
+}
+
+impl Changes {
+    /// Whether the change touches what org-auth puts in the agent's tokens.
+    pub fn touches_roles(&self) -> bool {
+        self.roles.is_some() || self.is_active.is_some()
+    }
 }
 
 /// Applies `c` (the first of new roles becomes the primary one).
@@ -142,7 +192,9 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, c: &Changes) -> Result<Ag
         "UPDATE agent_profiles SET roles = coalesce($2, roles), primary_role = coalesce($2[1], primary_role), \
          skills = coalesce($3, skills), certifications = coalesce($4, certifications), languages = coalesce($5, languages), \
          max_capacity = coalesce($6, max_capacity), permissions = coalesce($7, permissions), \
-         auto_assign = coalesce($8, auto_assign), is_active = coalesce($9, is_active), updated_at = now() \
+         auto_assign = coalesce($8, auto_assign), is_active = coalesce($9, is_active), \
+         role_assignments = coalesce($10, role_assignments), max_active_handoffs = coalesce($11, max_active_handoffs), \
+         availability_hours = coalesce($12, availability_hours), updated_at = now() \
          WHERE agent_id = $1 RETURNING ",
         agent_columns!()
     ))
@@ -155,6 +207,9 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, c: &Changes) -> Result<Ag
     .bind(&c.permissions)
     .bind(c.auto_assign)
     .bind(c.is_active)
+    .bind(&c.role_details)
+    .bind(c.max_active_handoffs)
+    .bind(&c.availability_hours)
     .fetch_one(conn)
     .await?)
 }
@@ -189,20 +244,42 @@ pub async fn set_presence(
     .await?)
 }
 
-/// What the permissions lookup reads.
+/// What the permissions lookup reads (over HTTP and gRPC).
 #[derive(sqlx::FromRow)]
 pub struct Access {
     pub agent_id: Uuid,
+    pub user_id: Uuid,
     pub status: AgentStatus,
     pub is_active: bool,
     pub primary_role: String,
     pub roles: Vec<String>,
     pub permissions: Value,
+    pub max_capacity: i32,
+    /// Active assignments.
+    pub current_workload: i64,
+}
+
+impl Access {
+    /// The account as Kong checks it: `active` or `inactive`.
+    pub fn account_status(&self) -> &'static str {
+        if self.is_active { "active" } else { "inactive" }
+    }
+
+    /// What the agent may do now: nothing once deactivated; everything for a platform admin.
+    pub fn effective_permissions(&self) -> Value {
+        rules::effective_permissions(self.is_active, &self.roles, self.permissions.clone())
+    }
+
+    pub fn available_capacity(&self) -> i64 {
+        (i64::from(self.max_capacity) - self.current_workload).max(0)
+    }
 }
 
 pub async fn access(conn: &mut PgConnection, id: Uuid) -> Result<Access, Problem> {
     sqlx::query_as(
-        "SELECT agent_id, status, is_active, primary_role, roles, permissions FROM agent_profiles WHERE agent_id = $1",
+        "SELECT agent_id, user_id, status, is_active, primary_role, roles, permissions, max_capacity, \
+           (SELECT count(*) FROM client_assignments a WHERE a.agent_id = p.agent_id AND a.status = 'active') AS current_workload \
+         FROM agent_profiles p WHERE agent_id = $1",
     )
     .bind(id)
     .fetch_optional(conn)
@@ -227,66 +304,4 @@ pub async fn lock(conn: &mut PgConnection, agent: Uuid) -> Result<Option<Locked>
     .bind(agent)
     .fetch_optional(conn)
     .await?)
-}
-
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct AvailableAgent {
-    pub agent_id: Uuid,
-    pub full_name: String,
-    pub primary_role: String,
-    pub roles: Vec<String>,
-    pub skills: Vec<String>,
-    pub languages: Vec<String>,
-    pub status: AgentStatus,
-    pub current_load: i64,
-    pub max_capacity: i32,
-    pub available_capacity: i64,
-    pub utilization: f64,
-}
-
-/// Who `GET /agents/available` lists.
-pub struct Wanted<'a> {
-    pub role: Option<Role>,
-    pub skills: &'a [String],
-    pub language: Option<&'a str>,
-    pub min_capacity: Option<i32>,
-    pub sort: SortBy,
-    /// The online agents from Redis presence; `None` reads presence from the record.
-    pub online: Option<&'a [Uuid]>,
-}
-
-/// Active agents with free capacity, online, holding the role, skills and language asked for.
-pub async fn available(
-    conn: &mut PgConnection,
-    w: &Wanted<'_>,
-) -> Result<Vec<AvailableAgent>, Problem> {
-    macro_rules! available {
-        ($order:literal) => {
-            concat!(
-                "SELECT * FROM (SELECT p.agent_id, p.full_name, p.primary_role, p.roles, p.skills, p.languages, p.status, \
-                   coalesce(a.n, 0) AS current_load, p.max_capacity, p.max_capacity - coalesce(a.n, 0) AS available_capacity, \
-                   coalesce(a.n, 0)::float8 / p.max_capacity AS utilization \
-                 FROM agent_profiles p LEFT JOIN (SELECT agent_id, count(*) AS n FROM client_assignments WHERE status = 'active' GROUP BY agent_id) a \
-                   ON a.agent_id = p.agent_id \
-                 WHERE p.is_active AND ($1::text IS NULL OR $1 = ANY(p.roles)) \
-                   AND CASE WHEN $5::uuid[] IS NULL THEN p.status = 'online' ELSE p.agent_id = ANY($5) END \
-                   AND p.skills @> $2 AND ($3::text IS NULL OR $3 = ANY(p.languages))) x \
-                 WHERE available_capacity >= greatest(coalesce($4, 1), 1) ORDER BY ",
-                $order,
-                " LIMIT 200"
-            )
-        };
-    }
-    let sql = match w.sort {
-        SortBy::Utilization => available!("utilization ASC, available_capacity DESC"),
-        SortBy::Capacity => available!("available_capacity DESC, utilization ASC"),
-    };
-    Ok(sqlx::query_as(sql)
-        .bind(w.role)
-        .bind(w.skills)
-        .bind(w.language)
-        .bind(w.min_capacity)
-        .bind(w.online)
-        .fetch_all(conn)
-        .await?)
 }

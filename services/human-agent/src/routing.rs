@@ -7,14 +7,15 @@
 //! the second sees the first.
 use kit::{Problem, Timestamp, contracts::events::v1, sqlx::PgConnection, uow::Work};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
     activity::Entry,
+    people::AgentRef,
     problems, roster,
-    rules::{self, AssignmentKind, Role},
+    rules::{self, AssignmentKind, Role, Urgency},
 };
 
 /// What an assignment needs.
@@ -28,6 +29,12 @@ pub struct Request<'a> {
     pub source_event: Option<Uuid>,
     /// The online agents from Redis presence; `None` reads presence from the record.
     pub online: Option<&'a [Uuid]>,
+    pub priority: Urgency,
+    /// What the assigning party tells the agent (the spec's `context`; a handoff's context).
+    pub context: Option<&'a Value>,
+    pub reason: Option<&'a str>,
+    /// When the stage is expected to be done; a week after the assignment when absent.
+    pub expected_completion: Option<Timestamp>,
 }
 
 impl<'a> Request<'a> {
@@ -42,6 +49,10 @@ impl<'a> Request<'a> {
             kind,
             source_event: None,
             online: None,
+            priority: Urgency::Normal,
+            context: None,
+            reason: None,
+            expected_completion: None,
         }
     }
 }
@@ -51,14 +62,24 @@ pub struct Assigned {
     pub assignment_id: Uuid,
     pub client_id: Uuid,
     pub organization_id: Uuid,
+    /// The agent, as the spec answers it (`contact_email` its address).
+    pub assigned_agent: AssignedAgent,
     pub agent_id: Uuid,
     pub agent_name: String,
     pub role_type: Role,
+    pub priority: Urgency,
     pub lifecycle_stage: &'static str,
     pub assignment_type: AssignmentKind,
     pub status: &'static str,
     pub assigned_at: Timestamp,
     pub sla: Sla,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignedAgent {
+    #[serde(flatten)]
+    pub agent: AgentRef,
+    pub contact_email: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -100,9 +121,69 @@ pub async fn assign_to(
     }
     let id = Uuid::now_v7();
     let now = Timestamp::now();
+    let expected = r
+        .expected_completion
+        .unwrap_or(now + rules::EXPECTED_COMPLETION);
+    let inserted = insert(w, id, agent, r, now, expected).await?;
+    if !inserted {
+        return Err(role_taken());
+    }
+    let event = v1::ClientAssignedToAgent {
+        assignment_id: id.to_string(),
+        client_id: r.client_id.to_string(),
+        agent_id: agent.to_string(),
+        role_type: r.role.to_string(),
+    };
+    w.emit(r.organization_id, r.client_id, &event).await?;
+    // The entry records the unit's acting user: who assigned (none for the service's own
+    // assignments from events).
+    let details = json!({"client_id": r.client_id, "assignment_id": id, "assignment_type": r.kind});
+    w.audit(Entry::new(agent, "client_assigned", details).org(r.organization_id))
+        .await?;
+    let contact_email = email_of(w, agent).await?;
+    Ok(Some(Assigned {
+        assignment_id: id,
+        client_id: r.client_id,
+        organization_id: r.organization_id,
+        assigned_agent: AssignedAgent {
+            agent: AgentRef {
+                agent_id: agent,
+                full_name: profile.full_name.clone(),
+                role_type: r.role.to_string(),
+                status: None,
+            },
+            contact_email,
+        },
+        agent_id: agent,
+        agent_name: profile.full_name,
+        role_type: r.role,
+        priority: r.priority,
+        lifecycle_stage: r.role.stage(),
+        assignment_type: r.kind,
+        status: "active",
+        assigned_at: now,
+        sla: Sla {
+            first_contact_deadline: now + rules::FIRST_CONTACT,
+            expected_completion: expected,
+        },
+    }))
+}
+
+/// Records the assignment; `false` when the client's role is already filled (the unique
+/// index decided it).
+async fn insert(
+    conn: &mut PgConnection,
+    id: Uuid,
+    agent: Uuid,
+    r: &Request<'_>,
+    now: Timestamp,
+    expected: Timestamp,
+) -> Result<bool, Problem> {
+    let empty = json!({});
     let inserted = sqlx::query(
         "INSERT INTO client_assignments (id, organization_id, client_id, agent_id, role_type, lifecycle_stage, assignment_type, \
-         source_event_id, first_response_due_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING",
+         source_event_id, first_response_due_at, priority, context, assignment_reason, expected_completion) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT DO NOTHING",
     )
     .bind(id)
     .bind(r.organization_id)
@@ -113,42 +194,23 @@ pub async fn assign_to(
     .bind(r.kind)
     .bind(r.source_event)
     .bind(now + rules::FIRST_CONTACT)
-    .execute(&mut **w)
+    .bind(r.priority)
+    .bind(r.context.unwrap_or(&empty))
+    .bind(r.reason)
+    .bind(expected)
+    .execute(conn)
     .await?
     .rows_affected();
-    if inserted == 0 {
-        return Err(role_taken());
-    }
-    let event = v1::ClientAssignedToAgent {
-        assignment_id: id.to_string(),
-        client_id: r.client_id.to_string(),
-        agent_id: agent.to_string(),
-        role_type: r.role.to_string(),
-    };
-    w.emit(r.organization_id, r.client_id, &event).await?;
-    let details = json!({"client_id": r.client_id, "assignment_type": r.kind});
-    w.audit(
-        Entry::new(agent, "client_assigned", details)
-            .org(r.organization_id)
-            .unattributed(),
+    Ok(inserted > 0)
+}
+
+async fn email_of(conn: &mut PgConnection, agent: Uuid) -> Result<String, Problem> {
+    Ok(
+        sqlx::query_scalar("SELECT email FROM agent_profiles WHERE agent_id = $1")
+            .bind(agent)
+            .fetch_one(conn)
+            .await?,
     )
-    .await?;
-    Ok(Some(Assigned {
-        assignment_id: id,
-        client_id: r.client_id,
-        organization_id: r.organization_id,
-        agent_id: agent,
-        agent_name: profile.full_name,
-        role_type: r.role,
-        lifecycle_stage: r.role.stage(),
-        assignment_type: r.kind,
-        status: "active",
-        assigned_at: now,
-        sla: Sla {
-            first_contact_deadline: now + rules::FIRST_CONTACT,
-            expected_completion: now + rules::EXPECTED_COMPLETION,
-        },
-    }))
 }
 
 async fn role_filled(conn: &mut PgConnection, client: Uuid, role: Role) -> Result<bool, Problem> {
@@ -246,31 +308,47 @@ pub async fn receiver(
     .await?)
 }
 
-/// A specialist to invite in `role`: the one wanted (active, holding the role), or else the
-/// first online one other than `inviter`.
+/// Who a specialist invitation goes to.
+pub struct SpecialistWanted<'a> {
+    pub role: Role,
+    /// Preferred: the more of these an agent holds, the better it fits.
+    pub skills: &'a [String],
+    /// The one named, if any.
+    pub wanted: Option<Uuid>,
+    pub inviter: Uuid,
+    /// The online agents from Redis presence; `None` reads presence from the record.
+    pub online: Option<&'a [Uuid]>,
+}
+
+/// A specialist to invite: the one wanted (active, holding the role), or else the best fit
+/// among the online ones other than the inviter with a free slot — the most of the skills
+/// wanted, then the least utilised, then the fewest invitations in the last day.
 pub async fn specialist(
     conn: &mut PgConnection,
-    role: Role,
-    wanted: Option<Uuid>,
-    inviter: Uuid,
+    w: &SpecialistWanted<'_>,
 ) -> Result<Option<Uuid>, Problem> {
-    Ok(match wanted {
-        Some(t) => sqlx::query_scalar(
-            "SELECT agent_id FROM agent_profiles WHERE agent_id = $1 AND is_active AND $2 = ANY(roles)",
-        )
-        .bind(t)
-        .bind(role)
-        .fetch_optional(conn)
-        .await?,
-        None => sqlx::query_scalar(
-            "SELECT agent_id FROM agent_profiles WHERE is_active AND status = 'online' AND $1 = ANY(roles) \
-             AND agent_id <> $2 ORDER BY agent_id LIMIT 1",
-        )
-        .bind(role)
-        .bind(inviter)
-        .fetch_optional(conn)
-        .await?,
-    })
+    if let Some(t) = w.wanted {
+        let ok = roster::holds_role(conn, t, w.role).await?;
+        return Ok(ok.then_some(t));
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT p.agent_id FROM agent_profiles p \
+         LEFT JOIN (SELECT agent_id, count(*) AS n FROM client_assignments WHERE status = 'active' GROUP BY agent_id) a \
+           ON a.agent_id = p.agent_id \
+         LEFT JOIN (SELECT specialist_agent_id, count(*) AS recent FROM specialist_invitations \
+                    WHERE invited_at > now() - interval '1 day' GROUP BY specialist_agent_id) i ON i.specialist_agent_id = p.agent_id \
+         WHERE p.is_active AND $1 = ANY(p.roles) AND p.agent_id <> $2 \
+           AND CASE WHEN $4::uuid[] IS NULL THEN p.status = 'online' ELSE p.agent_id = ANY($4) END \
+           AND coalesce(a.n, 0) < p.max_capacity \
+         ORDER BY cardinality(ARRAY(SELECT unnest(p.skills) INTERSECT SELECT unnest($3::text[]))) DESC, \
+           coalesce(a.n, 0)::float8 / p.max_capacity, coalesce(i.recent, 0), p.agent_id LIMIT 1",
+    )
+    .bind(w.role)
+    .bind(w.inviter)
+    .bind(w.skills)
+    .bind(w.online)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Whether `agent` holds an active assignment for the client (in `role`, when given).
@@ -290,6 +368,25 @@ pub async fn serves(
     .bind(agent)
     .bind(role)
     .fetch_one(conn)
+    .await?)
+}
+
+/// The organisation and role in which `agent` serves the client (in `org`, when given):
+/// its oldest active assignment; `None` when it serves none.
+pub async fn serving(
+    conn: &mut PgConnection,
+    org: Option<Uuid>,
+    client: Uuid,
+    agent: Uuid,
+) -> Result<Option<(Uuid, Role)>, Problem> {
+    Ok(sqlx::query_as(
+        "SELECT organization_id, role_type FROM client_assignments WHERE client_id = $1 AND agent_id = $2 \
+         AND ($3::uuid IS NULL OR organization_id = $3) AND status = 'active' ORDER BY created_at LIMIT 1",
+    )
+    .bind(client)
+    .bind(agent)
+    .bind(org)
+    .fetch_optional(conn)
     .await?)
 }
 
@@ -321,29 +418,4 @@ pub async fn complete(conn: &mut PgConnection, assignment: Option<Uuid>) -> Resu
     .execute(conn)
     .await?;
     Ok(())
-}
-
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct WorkloadAssignment {
-    pub assignment_id: Uuid,
-    pub client_id: Uuid,
-    pub organization_id: Uuid,
-    pub role_type: String,
-    pub lifecycle_stage: String,
-    pub first_response_due_at: Timestamp,
-    pub created_at: Timestamp,
-}
-
-/// The agent's active assignments, oldest first.
-pub async fn active(
-    conn: &mut PgConnection,
-    agent: Uuid,
-) -> Result<Vec<WorkloadAssignment>, Problem> {
-    Ok(sqlx::query_as(
-        "SELECT id AS assignment_id, client_id, organization_id, role_type, lifecycle_stage, first_response_due_at, created_at \
-         FROM client_assignments WHERE agent_id = $1 AND status = 'active' ORDER BY created_at",
-    )
-    .bind(agent)
-    .fetch_all(conn)
-    .await?)
 }

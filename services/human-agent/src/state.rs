@@ -4,6 +4,8 @@ use kit::{
     grpc::Peer,
 };
 
+use std::sync::Arc;
+
 use crate::presence;
 
 #[derive(Clone)]
@@ -14,4 +16,6 @@ pub(crate) struct AppState {
     pub org_auth: OrgAuthClient<Peer>,
     /// Presence, handoff queues and cached permissions in Redis.
     pub presence: presence::Presence,
+    /// Mail to agents and clients (SMTP, or the file mailbox in development).
+    pub mail: Arc<dyn notify::Mailer>,
 }

@@ -329,6 +329,25 @@ pub struct HandoffContext {
 pub struct Context(HandoffContext);
 
 impl Context {
+    /// The stage the client is at, as the handing agent put it.
+    pub fn stage(&self) -> Option<&str> {
+        self.0.current_stage.as_deref()
+    }
+
+    pub fn next_actions_count(&self) -> usize {
+        self.0.next_actions.len()
+    }
+
+    /// Notes passed on: the important notes, when there are any.
+    pub fn notes_count(&self) -> usize {
+        usize::from(
+            self.0
+                .important_notes
+                .as_deref()
+                .is_some_and(|n| !n.trim().is_empty()),
+        )
+    }
+
     /// As stored with the handoff (every key present).
     pub fn to_json(&self) -> Value {
         let c = &self.0;
@@ -346,6 +365,20 @@ impl<'de> Deserialize<'de> for Context {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let c = HandoffContext::deserialize(d)?;
         let notes = c.important_notes.as_deref().unwrap_or_default();
+        let nul = c
+            .current_stage
+            .iter()
+            .chain(c.important_notes.iter())
+            .chain(&c.next_actions)
+            .any(|t| t.contains('\0'))
+            || c.client_preferences
+                .iter()
+                .chain(&c.completed_items)
+                .any(|v| v.to_string().contains("\\u0000"));
+        if nul {
+            // PostgreSQL's JSONB holds no NUL character: refused here, not failed in the query.
+            return Err(D::Error::custom("must not contain NUL characters"));
+        }
         if notes.chars().count() > 5000
             || c.next_actions.len() > 50
             || c.completed_items.len() > 100
@@ -356,25 +389,90 @@ impl<'de> Deserialize<'de> for Context {
     }
 }
 
-/// A specialist's outcome: a JSON object of at most 10 kB.
+/// A JSON object of at most 10 kB: a specialist's outcome, an assignment's context.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome(Value);
+pub struct SmallObject(Value);
 
-impl Outcome {
+/// A specialist's outcome, e.g. `{"deal_closed": true, "revenue": 50000}`.
+pub type Outcome = SmallObject;
+
+impl SmallObject {
     pub fn as_value(&self) -> &Value {
         &self.0
     }
 }
 
-impl<'de> Deserialize<'de> for Outcome {
+impl<'de> Deserialize<'de> for SmallObject {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Value::deserialize(d)?;
-        if v.is_object() && v.to_string().len() <= 10_000 {
-            Ok(Outcome(v))
+        let text = v.to_string();
+        // PostgreSQL's JSONB holds no NUL character: refused here, not failed in the query.
+        if v.is_object() && text.len() <= 10_000 && !text.contains("\\u0000") {
+            Ok(SmallObject(v))
         } else {
             Err(D::Error::custom("must be an object (at most 10 kB)"))
         }
     }
+}
+
+/// The role a specialist is invited in: a client-facing role (`sales_specialist`) or one of
+/// the specialist types (`sales_specialist_voice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitedRole {
+    Role(Role),
+    Specialist(super::SpecialistType),
+}
+
+impl InvitedRole {
+    /// The role the specialist holds, and the specialty skill routing prefers.
+    pub fn role(self) -> (Role, Option<&'static str>) {
+        match self {
+            InvitedRole::Role(r) => (r, None),
+            InvitedRole::Specialist(t) => {
+                let (r, skill) = t.role();
+                (r, Some(skill))
+            }
+        }
+    }
+
+    /// As asked for and answered.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitedRole::Role(r) => r.as_str(),
+            InvitedRole::Specialist(t) => t.as_str(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for InvitedRole {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if let Some(t) = super::SpecialistType::parse(&text) {
+            return Ok(InvitedRole::Specialist(t));
+        }
+        super::ClientRole::parse(&text)
+            .map(|r| InvitedRole::Role(r.0))
+            .ok_or_else(|| D::Error::custom("unknown or non-client-facing role"))
+    }
+}
+
+/// What the spec's invitation sends as `context`: the opportunity, its value and urgency, and
+/// background for the specialist.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationContext {
+    /// At most 100 bytes.
+    #[serde(default)]
+    pub opportunity_type: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<f64>)]
+    pub estimated_value: Option<Amount>,
+    #[serde(default)]
+    pub urgency: Option<super::OpportunityUrgency>,
+    /// At most 5 000 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub background: Option<Background>,
 }
 
 /// An opportunity's estimated value: a non-negative amount under 10¹².
@@ -515,6 +613,24 @@ mod tests {
         assert_eq!(
             refusal::<ServiceNames>(json!("a;b")),
             "unknown value \"a;b\""
+        );
+    }
+
+    #[test]
+    fn an_invited_role_is_a_client_role_or_a_specialist_type() {
+        let voice: InvitedRole =
+            serde_json::from_value(json!("sales_specialist_voice")).expect("ok");
+        assert_eq!(voice.role(), (Role::SalesSpecialist, Some("voice")));
+        assert_eq!(voice.as_str(), "sales_specialist_voice");
+        let plain: InvitedRole = serde_json::from_value(json!("sales_specialist")).expect("ok");
+        assert_eq!(plain.role(), (Role::SalesSpecialist, None));
+        assert_eq!(
+            refusal::<InvitedRole>(json!("platform_admin")),
+            "unknown or non-client-facing role"
+        );
+        assert_eq!(
+            refusal::<InvitationContext>(json!({"urgency": "whenever"})),
+            "must be low, medium, high or urgent"
         );
     }
 

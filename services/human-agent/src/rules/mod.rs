@@ -1,7 +1,7 @@
 //! The service's rules, free of I/O: who may act, roles and the permissions they grant,
 //! capacity, the lifecycle and its deadlines, the limits — and the vocabularies and validated
 //! input the request types are made of.
-use kit::{Problem, auth::Principal, cache::Limit};
+use kit::{Problem, Timestamp, auth::Principal, cache::Limit};
 use time::Duration;
 use uuid::Uuid;
 
@@ -84,6 +84,53 @@ impl Role {
             Role::SuccessManager => "success",
             _ => "upsell",
         }
+    }
+}
+
+impl SpecialistType {
+    /// The role a specialist of this type holds, and the specialty skill routing prefers among
+    /// the agents holding it. Technical consultations go to support specialists (the role that
+    /// handles clients' technical issues).
+    pub fn role(self) -> (Role, &'static str) {
+        match self {
+            SpecialistType::SalesVoice => (Role::SalesSpecialist, "voice"),
+            SpecialistType::SalesEnterprise => (Role::SalesSpecialist, "enterprise"),
+            SpecialistType::SalesVertical => (Role::SalesSpecialist, "vertical"),
+            SpecialistType::Technical => (Role::SupportSpecialist, "technical"),
+        }
+    }
+}
+
+/// An assignment within this long of its deadline is at risk.
+pub const AT_RISK_WITHIN: Duration = Duration::hours(24);
+
+/// Where work due at `deadline` stands at `now`.
+pub fn sla_status(now: Timestamp, deadline: Timestamp) -> SlaStatus {
+    if now.0 > deadline.0 {
+        SlaStatus::Overdue
+    } else if deadline.0 - now.0 < AT_RISK_WITHIN {
+        SlaStatus::AtRisk
+    } else {
+        SlaStatus::OnTrack
+    }
+}
+
+/// The share of `capacity` in use, in whole percent (rounded).
+pub fn utilization_percent(load: i64, capacity: i32) -> i64 {
+    (utilization(load, capacity) * 100.0).round() as i64
+}
+
+/// The agent a request names as acting (`agent_id`, `invited_by_agent_id`): the caller itself,
+/// or, for a platform admin, the agent it acts for. Another agent's id is refused naming the
+/// field (before anything is read, so it tells nothing about any record).
+pub fn acting_agent(p: &Principal, named: Option<Uuid>, field: &str) -> Result<Uuid, Problem> {
+    let me = p.require_agent()?;
+    match named {
+        Some(a) if a != me && !p.is_platform_admin() => {
+            Err(Problem::invalid(field, "must be your own agent id"))
+        }
+        Some(a) => Ok(a),
+        None => Ok(me),
     }
 }
 

@@ -157,11 +157,57 @@ vocabulary! {
 }
 
 vocabulary! {
-    pub enum InvitationReason refused as "must be upsell, cross_sell, technical_consultation or iteration" {
+    /// Why a specialist is invited: the spec's `upsell_opportunity` and `cross_sell_opportunity`
+    /// beside the short forms.
+    pub enum InvitationReason refused as "must be upsell, cross_sell, technical_consultation, iteration, upsell_opportunity or cross_sell_opportunity" {
         Upsell = "upsell",
         CrossSell = "cross_sell",
         TechnicalConsultation = "technical_consultation",
         Iteration = "iteration",
+        UpsellOpportunity = "upsell_opportunity",
+        CrossSellOpportunity = "cross_sell_opportunity",
+    }
+}
+
+vocabulary! {
+    /// The specialists a client can be given beyond the roles themselves (spec: "Sales
+    /// Specialist (voice, enterprise, vertical-specific)", `technical_specialist`). Each is a
+    /// role with a specialty skill that routing prefers (see `SpecialistType::role`).
+    pub enum SpecialistType refused as "unknown specialist type" {
+        SalesVoice = "sales_specialist_voice",
+        SalesEnterprise = "sales_specialist_enterprise",
+        SalesVertical = "sales_specialist_vertical",
+        Technical = "technical_specialist",
+    }
+}
+
+vocabulary! {
+    /// How an invited specialist works with the client: beside its agent (an assignment of its
+    /// own, taking a slot of its capacity), or advising the inviting agent only (no assignment).
+    #[derive(Default)]
+    pub enum CollaborationMode refused as "must be join_existing or consult_only" {
+        #[default]
+        JoinExisting = "join_existing",
+        ConsultOnly = "consult_only",
+    }
+}
+
+vocabulary! {
+    /// How pressing an opportunity is (the spec's invitation context).
+    pub enum OpportunityUrgency refused as "must be low, medium, high or urgent" {
+        Low = "low",
+        Medium = "medium",
+        High = "high",
+        Urgent = "urgent",
+    }
+}
+
+vocabulary! {
+    /// Where an assignment stands against its deadlines.
+    pub enum SlaStatus refused as "unknown SLA status" {
+        OnTrack = "on_track",
+        AtRisk = "at_risk",
+        Overdue = "overdue",
     }
 }
 
@@ -175,12 +221,18 @@ vocabulary! {
 }
 
 vocabulary! {
-    /// The order of `GET /agents/available`.
+    /// The order of `GET /agents/available`: the spec's `workload_asc` (fewest active clients
+    /// first), `capacity_desc`, `response_time_asc`, `skills_match_desc`, and the short forms
+    /// `utilization` (least utilised first) and `capacity`.
     #[derive(Default)]
-    pub enum SortBy refused as "must be utilization or capacity" {
+    pub enum SortBy refused as "must be utilization, capacity, workload_asc, capacity_desc, response_time_asc or skills_match_desc" {
         #[default]
         Utilization = "utilization",
         Capacity = "capacity",
+        WorkloadAsc = "workload_asc",
+        CapacityDesc = "capacity_desc",
+        ResponseTimeAsc = "response_time_asc",
+        SkillsMatchDesc = "skills_match_desc",
     }
 }
 

@@ -80,7 +80,7 @@ async fn automatic_assignment_prefers_the_least_utilised_online_agent() -> anyho
         .send()
         .await?
         .parts();
-    let ids: Vec<&str> = avail
+    let ids: Vec<&str> = avail["available_agents"]
         .as_array()
         .expect("list")
         .iter()
@@ -125,7 +125,7 @@ async fn concurrent_assignments_never_exceed_an_agents_capacity() -> anyhow::Res
             .await?
             .parts();
         assert_eq!(st, StatusCode::OK);
-        assert_eq!(w["active_assignments"], 4, "{w}");
+        assert_eq!(w["workload"]["active_clients"], 4, "{w}");
         assert_eq!(w["available_capacity"], 0);
     }
     let (st, _) = p
@@ -178,7 +178,7 @@ async fn an_assisted_account_is_assigned_to_its_creator_exactly_once() -> anyhow
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     let workload = loop {
         let w = p.workload(sales, &sales_t).await?;
-        if w["active_assignments"] == 1 {
+        if w["workload"]["active_clients"] == 1 {
             break w;
         }
         if tokio::time::Instant::now() > deadline {
@@ -215,7 +215,10 @@ async fn an_assisted_account_is_assigned_to_its_creator_exactly_once() -> anyhow
         .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let w = p.workload(sales, &sales_t).await?;
-    assert_eq!(w["active_assignments"], 1, "exactly once under redelivery");
+    assert_eq!(
+        w["workload"]["active_clients"], 1,
+        "exactly once under redelivery"
+    );
     let events = p.outbox_types().await?;
     assert_eq!(
         events
@@ -224,5 +227,101 @@ async fn an_assisted_account_is_assigned_to_its_creator_exactly_once() -> anyhow
             .count(),
         1
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_assignment_keeps_its_priority_and_context_names_its_agent_and_who_assigned_it()
+-> anyhow::Result<()> {
+    let p = pair().await?;
+    let a = p.register(&["sales_agent"], 5, &[]).await?;
+    p.online(a.id, &a.token).await?;
+    let admin_user = Uuid::new_v4();
+    let admin = p
+        .tokens
+        .agent(admin_user, Uuid::new_v4(), &["platform_admin"]);
+    let (org, client) = (Uuid::new_v4(), Uuid::new_v4());
+    let done = p
+        .post("/api/v1/agents/assignments")
+        .bearer(&admin)
+        .json(json!({"client_id": client, "organization_id": org, "role_type": "sales_agent", "assignment_type": "manual",
+                     "agent_id": a.id, "assignment_reason": "new_assisted_signup", "priority": "high",
+                     "context": {"company_name": "Teddy Corp", "industry": "e-commerce", "notes": "Support automation"}}))
+        .expect(201)
+        .await;
+    assert_eq!(done["assigned_agent"]["agent_id"], json!(a.id));
+    assert_eq!(done["assigned_agent"]["contact_email"], json!(a.email));
+    assert_eq!(done["assigned_agent"]["role_type"], "sales_agent");
+    assert_eq!(done["priority"], "high");
+    let w = p.workload(a.id, &a.token).await?;
+    let row = &w["active_assignments"][0];
+    assert_eq!(row["client_name"], "Teddy Corp", "{w}");
+    assert_eq!(row["priority"], "high");
+    assert_eq!(row["sla_status"], "on_track");
+    assert_eq!(row["next_action"], "first_contact");
+    assert_eq!(w["workload"]["utilization_percent"], 20);
+    assert_eq!(w["all_roles"], json!(["sales_agent"]));
+    let log = p
+        .get(&format!("/api/v1/agents/{}/activity", a.id))
+        .bearer(&a.token)
+        .expect(200)
+        .await;
+    let entry = log
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["action"] == "client_assigned"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(entry["actor_id"], json!(admin_user), "who assigned: {log}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_available_agents_answer_the_skills_they_match_and_the_totals_in_the_order_asked()
+-> anyhow::Result<()> {
+    let p = pair().await?;
+    let tag = &Uuid::new_v4().simple().to_string()[..8];
+    let (one, two) = (format!("a{tag}"), format!("b{tag}"));
+    let both = p.register(&["sales_agent"], 10, &[&one, &two]).await?;
+    let single = p.register(&["sales_agent"], 4, &[&one]).await?;
+    for a in [&both, &single] {
+        p.online(a.id, &a.token).await?;
+    }
+    let st = p
+        .assign(Uuid::new_v4(), Uuid::new_v4(), "sales_agent", both.id)
+        .await?;
+    assert_eq!(st, StatusCode::CREATED);
+    let list = |sort: &'static str| {
+        let p = &p;
+        let q = format!(
+            "/api/v1/agents/available?role_type=sales_agent&skills={one},{two}&sort_by={sort}"
+        );
+        async move { anyhow::Ok(p.get(&q).bearer(&p.admin).expect(200).await) }
+    };
+    let ids = |b: &Value| -> Vec<Value> {
+        b["available_agents"]
+            .as_array()
+            .map(|v| v.iter().map(|a| a["agent_id"].clone()).collect())
+            .unwrap_or_default()
+    };
+    let by_workload = list("workload_asc").await?;
+    assert_eq!(
+        ids(&by_workload),
+        [json!(single.id), json!(both.id)],
+        "{by_workload}"
+    );
+    assert_eq!(
+        by_workload["available_agents"][0]["skills_match"],
+        json!([one])
+    );
+    assert_eq!(
+        by_workload["available_agents"][1]["skills_match"],
+        json!([one, two])
+    );
+    assert_eq!(by_workload["available_agents"][1]["current_workload"], 1);
+    assert_eq!(by_workload["total_available"], 2);
+    assert_eq!(by_workload["total_capacity"], 9 + 4);
+    assert_eq!(by_workload["role_type"], "sales_agent");
+    let by_match = list("skills_match_desc").await?;
+    assert_eq!(ids(&by_match), [json!(both.id), json!(single.id)]);
     Ok(())
 }

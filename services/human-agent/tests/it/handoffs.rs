@@ -113,7 +113,11 @@ async fn a_rejected_handoff_is_proposed_to_the_next_agent_and_each_is_decided_on
     assert_eq!(h["to_agent"]["status"], "pending_acceptance");
     let h1 = s(&h["handoff_id"]);
     let (st, _) = d.decide(&h1, b_t, json!({"action": "accept"})).await?;
-    assert_eq!(st, StatusCode::FORBIDDEN, "only the proposed agent decides");
+    assert_eq!(
+        st,
+        StatusCode::NOT_FOUND,
+        "only the proposed agent decides; to another it does not exist"
+    );
     let (st, _) = d.decide(&h1, a_t, json!({"action": "reject"})).await?;
     assert_eq!(
         st,
@@ -149,10 +153,10 @@ async fn a_rejected_handoff_is_proposed_to_the_next_agent_and_each_is_decided_on
         "{codes:?}"
     );
     let wb = p.workload(d.b.0, b_t).await?;
-    assert_eq!(wb["active_assignments"], 1);
+    assert_eq!(wb["workload"]["active_clients"], 1);
     let ws = p.workload(d.sales.0, &d.sales.1).await?;
     assert_eq!(
-        ws["active_assignments"], 0,
+        ws["workload"]["active_clients"], 0,
         "the sales assignment was transferred"
     );
 
@@ -253,7 +257,7 @@ async fn an_agent_going_offline_passes_its_waiting_handoffs_on() -> anyhow::Resu
     let (st, _) = p
         .patch(&format!("/api/v1/agents/{c}/availability"))
         .bearer(&c_t)
-        .json(json!({"status": "offline", "message": "Out sick"}))
+        .json(json!({"status": "offline", "status_message": "Out sick"}))
         .send()
         .await?
         .parts();
@@ -290,5 +294,133 @@ async fn an_agent_going_offline_passes_its_waiting_handoffs_on() -> anyhow::Resu
         json!(moved),
         "d's queue holds the moved handoff"
     );
+    Ok(())
+}
+
+/// A client with a login in org-auth (signed up), so that notices can reach it.
+async fn signed_up_client(p: &Pair) -> anyhow::Result<(Uuid, String)> {
+    let email = testkit::unique_email("client");
+    let r = p
+        .org_auth
+        .post("/api/v1/auth/signup")
+        .json(json!({"email": email, "password": "Correct-Horse-Battery-9!", "full_name": "Jane Doe", "company_name": "Teddy Corp"}))
+        .expect(201)
+        .await;
+    Ok((id(&r["user_id"]), email))
+}
+
+#[tokio::test]
+async fn an_accepted_handoff_names_its_agent_and_is_mailed_to_the_client_and_the_previous_agent()
+-> anyhow::Result<()> {
+    let p = pair().await?;
+    let sales = p.register(&["sales_agent"], 10, &[]).await?;
+    let onb = p.register(&["onboarding_specialist"], 10, &[]).await?;
+    for a in [&sales, &onb] {
+        p.online(a.id, &a.token).await?;
+    }
+    let (client, client_email) = signed_up_client(&p).await?;
+    let org = Uuid::new_v4();
+    assert_eq!(
+        p.assign(client, org, "sales_agent", sales.id).await?,
+        StatusCode::CREATED
+    );
+    let h = p
+        .post("/api/v1/agents/handoffs")
+        .bearer(&sales.token)
+        .json(json!({"client_id": client, "organization_id": org, "from_role": "sales_agent", "to_role": "onboarding_specialist",
+                     "handoff_type": "warm", "context": {"current_stage": "nda_signed", "next_actions": ["setup_integrations", "configure_workflows"],
+                     "completed_items": [{"item": "research", "completed_at": "2026-10-05T11:00:00Z"}], "important_notes": "CTO is Jane"}}))
+        .expect(201)
+        .await;
+    assert_eq!(
+        h["context_summary"],
+        json!({"stage": "nda_signed", "next_actions_count": 2, "notes_count": 1})
+    );
+    let by_other = json!({"action": "accept", "agent_id": sales.id});
+    let (st, refused) = p
+        .post(&format!(
+            "/api/v1/agents/handoffs/{}/accept",
+            s(&h["handoff_id"])
+        ))
+        .bearer(&onb.token)
+        .json(by_other)
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let done = p
+        .post(&format!("/api/v1/agents/handoffs/{}/accept", s(&h["handoff_id"])))
+        .bearer(&onb.token)
+        .json(json!({"action": "accept", "agent_id": onb.id, "acceptance_notes": "Will reach out within 24 hours.",
+                     "estimated_completion": "2030-10-24T14:00:00Z"}))
+        .expect(200)
+        .await;
+    assert_eq!(done["accepted_by"]["agent_id"], json!(onb.id));
+    assert_eq!(done["accepted_by"]["role_type"], "onboarding_specialist");
+    assert_eq!(done["client_notification_sent"], true, "{done}");
+    assert_eq!(done["previous_agent_notified"], true, "{done}");
+    let mail = p.mailbox();
+    assert_eq!(mail.newest(&client_email).subject, "Your new contact");
+    assert_eq!(mail.newest(&sales.email).subject, "Handoff accepted");
+    // The receiver's estimate is its assignment's expected completion; the handed-over next
+    // action is its next action.
+    let w = p.workload(onb.id, &onb.token).await?;
+    let row = &w["active_assignments"][0];
+    assert_eq!(row["expected_completion"], "2030-10-24T14:00:00Z", "{w}");
+    assert_eq!(row["next_action"], "setup_integrations");
+    // The timeline names the current agent and what the sales stage completed.
+    let tl = p
+        .get(&format!("/api/v1/agents/clients/{client}/timeline"))
+        .bearer(&sales.token)
+        .expect(200)
+        .await;
+    assert_eq!(tl["current_agent"]["agent_id"], json!(onb.id));
+    assert_eq!(
+        tl["lifecycle_timeline"][0]["completed_items"],
+        json!(["research"])
+    );
+    assert_eq!(
+        tl["future_stages"][0]["expected_start"],
+        "2030-10-24T14:00:00Z"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_activity_log_records_who_initiated_a_handoff() -> anyhow::Result<()> {
+    let d = desk().await?;
+    let (st, h) = d.hand_to_a().await?;
+    assert_eq!(st, StatusCode::CREATED, "{h}");
+    let profile =
+        d.p.get(&format!("/api/v1/agents/{}", d.sales.0))
+            .bearer(&d.sales.1)
+            .expect(200)
+            .await;
+    let log =
+        d.p.get(&format!("/api/v1/agents/{}/activity", d.sales.0))
+            .bearer(&d.sales.1)
+            .expect(200)
+            .await;
+    let entry = log
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["action"] == "handoff_initiated"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(entry["actor_id"], profile["user_id"], "{log}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn another_agents_handoff_answers_exactly_like_a_missing_one() -> anyhow::Result<()> {
+    let d = desk().await?;
+    let (_, h) = d.hand_to_a().await?;
+    let body = json!({"action": "accept"});
+    let (theirs, a) = d.decide(&s(&h["handoff_id"]), &d.b.1, body.clone()).await?;
+    let (missing, b) = d.decide(&Uuid::new_v4().to_string(), &d.b.1, body).await?;
+    assert_eq!(
+        (theirs, missing),
+        (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND)
+    );
+    assert_eq!((&a["type"], &a["detail"]), (&b["type"], &b["detail"]));
     Ok(())
 }

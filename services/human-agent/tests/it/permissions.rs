@@ -73,3 +73,40 @@ async fn a_change_of_permissions_shows_on_the_next_lookup_and_a_deactivated_agen
     assert_eq!(body["status"], "inactive");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_lookup_answers_the_specifications_fields_with_the_agents_workload()
+-> anyhow::Result<()> {
+    let p = pair().await?;
+    let (id, _) = p
+        .agent(&["sales_agent", "onboarding_specialist"], 5, &[])
+        .await?;
+    let client = Uuid::new_v4();
+    assert_eq!(
+        p.assign(client, Uuid::new_v4(), "sales_agent", id).await?,
+        StatusCode::CREATED
+    );
+    let profile = p
+        .get(&format!("/api/v1/agents/{id}"))
+        .bearer(&p.admin)
+        .expect(200)
+        .await;
+    let body = p
+        .get(&format!("/api/v1/agents/{id}/permissions"))
+        .bearer(CRED)
+        .expect(200)
+        .await;
+    assert_eq!(body["user_id"], profile["user_id"]);
+    assert_eq!(
+        body["all_roles"],
+        json!(["sales_agent", "onboarding_specialist"])
+    );
+    assert_eq!(body["roles"], body["all_roles"], "kept for the edge");
+    assert_eq!(body["primary_role"], "sales_agent");
+    assert_eq!(body["availability"], "offline");
+    assert_eq!(
+        body["capacity"],
+        json!({"max_concurrent_clients": 5, "current_workload": 1, "available_capacity": 4})
+    );
+    Ok(())
+}

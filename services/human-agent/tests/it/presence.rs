@@ -23,7 +23,8 @@ async fn presence_is_served_from_redis_and_the_record_backs_it() -> anyhow::Resu
             .parts();
         assert_eq!(st, StatusCode::OK, "{b}");
         anyhow::Ok(
-            b.as_array()
+            b["available_agents"]
+                .as_array()
                 .map(|v| v.iter().any(|x| x["agent_id"] == json!(a)))
                 .unwrap_or(false),
         )
@@ -174,4 +175,37 @@ async fn online_in_redis(
         .query_async(conn)
         .await?;
     Ok(member && warm)
+}
+
+/// An availability change reaches the permissions lookup at once (its cached answer carries
+/// presence), and takes the spec's message and auto-assignment.
+#[tokio::test]
+async fn an_availability_change_is_answered_by_the_permissions_lookup_at_once() -> anyhow::Result<()>
+{
+    let p = pair().await?;
+    let (a, a_t) = p.agent(&["support_specialist"], 3, &[]).await?;
+    let lookup = || async {
+        let b = p
+            .get(&format!("/api/v1/agents/{a}/permissions"))
+            .bearer(CRED)
+            .expect(200)
+            .await;
+        anyhow::Ok(b.get("availability").unwrap_or(&b["presence"]).clone())
+    };
+    assert_eq!(lookup().await?, "offline");
+    assert_eq!(lookup().await?, "offline", "answered from the cache now");
+    let changed = p
+        .patch(&format!("/api/v1/agents/{a}/availability"))
+        .bearer(&a_t)
+        .json(
+            json!({"status": "busy", "status_message": "In client meeting until 3 PM",
+                     "available_at": "2030-10-05T15:00:00Z", "auto_assign": false}),
+        )
+        .expect(200)
+        .await;
+    assert_eq!(changed["status_message"], "In client meeting until 3 PM");
+    assert_eq!(changed["auto_assign_enabled"], false);
+    assert!(changed["updated_at"].is_string());
+    assert_eq!(lookup().await?, "busy", "not the cached offline");
+    Ok(())
 }

@@ -109,7 +109,8 @@ async fn the_invited_specialist_decides_once_works_beside_and_leaves_with_an_out
     assert_eq!(
         d.respond(&ids[0], &d.success.1, json!({"action": "accept"}))
             .await?,
-        StatusCode::FORBIDDEN
+        StatusCode::NOT_FOUND,
+        "an invitation addressed to another does not exist for the caller"
     );
     let (st, acc) = p
         .post(&format!("/api/v1/agents/invitations/{}/accept", ids[0]))
@@ -132,7 +133,7 @@ async fn the_invited_specialist_decides_once_works_beside_and_leaves_with_an_out
     );
     let w = p.workload(spec, spec_t).await?;
     assert_eq!(
-        w["active_assignments"], 1,
+        w["workload"]["active_clients"], 1,
         "the specialist works beside the success manager"
     );
     let (st, done) = p
@@ -145,7 +146,7 @@ async fn the_invited_specialist_decides_once_works_beside_and_leaves_with_an_out
     assert_eq!(st, StatusCode::OK, "{done}");
     assert_eq!(done["status"], "completed");
     let w = p.workload(spec, spec_t).await?;
-    assert_eq!(w["active_assignments"], 0, "and leaves when done");
+    assert_eq!(w["workload"]["active_clients"], 0, "and leaves when done");
     // Two slots freed (one completed, one declined): two more invitations fit.
     for _ in 0..2 {
         assert_eq!(
@@ -158,5 +159,78 @@ async fn the_invited_specialist_decides_once_works_beside_and_leaves_with_an_out
         events.iter().filter(|e| *e == "specialist_invited").count(),
         7
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_spec_shaped_invitation_goes_to_the_specialist_with_the_skill_and_the_lighter_load()
+-> anyhow::Result<()> {
+    let p = pair().await?;
+    let success = p.register(&["success_manager"], 10, &[]).await?;
+    // Registered first (the lower id): the one an ordering by id alone would pick.
+    let plain = p.register(&["sales_specialist"], 10, &[]).await?;
+    let busy_voice = p.register(&["sales_specialist"], 4, &["voice"]).await?;
+    let voice = p.register(&["sales_specialist"], 10, &["voice"]).await?;
+    for a in [&success, &plain, &busy_voice, &voice] {
+        p.online(a.id, &a.token).await?;
+    }
+    let (org, client) = (Uuid::new_v4(), Uuid::new_v4());
+    for (c, a) in [(client, &success), (Uuid::new_v4(), &busy_voice)] {
+        let role = if a.id == success.id {
+            "success_manager"
+        } else {
+            "sales_specialist"
+        };
+        assert_eq!(p.assign(c, org, role, a.id).await?, StatusCode::CREATED);
+    }
+    let body = json!({"client_id": client, "invited_by_agent_id": success.id, "invited_role": "sales_specialist_voice",
+                      "invitation_reason": "upsell_opportunity", "target_agent_id": null, "collaboration_mode": "consult_only",
+                      "context": {"opportunity_type": "voice_agent_addon", "estimated_value": 15000, "urgency": "medium",
+                                  "background": "Asked about phone support"}});
+    let inv = p
+        .post("/api/v1/agents/invitations")
+        .bearer(&success.token)
+        .json(&body)
+        .expect(201)
+        .await;
+    assert_eq!(
+        inv["invited_agent"]["agent_id"],
+        json!(voice.id),
+        "the voice skill first, then the lighter load: {inv}"
+    );
+    assert_eq!(inv["invited_agent"]["role_type"], "sales_specialist_voice");
+    assert_eq!(inv["invited_agent"]["status"], "pending_acceptance");
+    assert_eq!(inv["invited_by"]["agent_id"], json!(success.id));
+    assert_eq!(inv["invited_by"]["role_type"], "success_manager");
+    assert_eq!(
+        inv["organization_id"],
+        json!(org),
+        "the inviter's organisation"
+    );
+    assert_eq!(inv["estimated_value"], 15000.0);
+    assert_eq!(inv["collaboration_mode"], "consult_only");
+    // Another agent's id as the inviter is refused, naming the field.
+    let (st, refused) = p
+        .post("/api/v1/agents/invitations")
+        .bearer(&plain.token)
+        .json(&body)
+        .send()
+        .await?
+        .parts();
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(s(&refused["detail"]).starts_with("invited_by_agent_id"));
+    // A consultation takes no slot of the specialist's capacity.
+    let accepted = p
+        .post(&format!(
+            "/api/v1/agents/invitations/{}/accept",
+            s(&inv["invitation_id"])
+        ))
+        .bearer(&voice.token)
+        .json(json!({"action": "accept"}))
+        .expect(200)
+        .await;
+    assert_eq!(accepted["status"], "accepted");
+    let w = p.workload(voice.id, &voice.token).await?;
+    assert_eq!(w["workload"]["active_clients"], 0, "{w}");
     Ok(())
 }
