@@ -32,7 +32,7 @@ stamp="$venv/.requirements.sha256"
 venv_ok() {
   [[ -x "$venv/bin/python" ]] &&
     [[ "$(cat "$stamp" 2>/dev/null)" == "$want" ]] &&
-    "$venv/bin/python" -c 'import helm_python, kubernetes_validate, dockerfile, yaml, jsonschema' >/dev/null 2>&1
+    "$venv/bin/python" -c 'import helm_python, kubernetes_validate, dockerfile, yaml, jsonschema, celpy' >/dev/null 2>&1
 }
 
 if ! venv_ok; then

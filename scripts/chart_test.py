@@ -4,6 +4,7 @@
 Run through scripts/chart-test.sh, which provides the virtualenv (scripts/requirements-chart.txt):
   - helm-python-sdk: Helm v4 as a library (render, lint, values.schema.json) - no helm binary;
   - kubernetes-validate: the Kubernetes OpenAPI schemas, used here for Kubernetes 1.30;
+  - cel-python: CEL, the admission policy's expression language;
   - dockerfile: BuildKit's own Dockerfile parser, for docker/Dockerfile.
 
 What it proves, for the default values and for ci/everything-values.yaml:
@@ -18,6 +19,9 @@ What it proves, for the default values and for ci/everything-values.yaml:
     hook Job (`fleet migrate --target <svc>`) that uses only hooks of lower weight or Secrets;
   - nothing rendered holds a credential, and leaving out a required Secret name fails the render
     with a message that names the value to set;
+  - tenant-provisioning's ClusterRole is narrowed by a ValidatingAdmissionPolicy to namespaces
+    labelled as tenants': its CEL is evaluated (cel-python) on sample requests, and with the
+    policy disabled none is rendered and NOTES.txt warns;
   - the Tenant CRD, the helm test Pod, the Kong ConfigMaps (one source: deploy/kong/), and the
     Dockerfile's structure.
 It prints the manifest count per kind for the default values and ends with "N passed, N failed";
@@ -50,6 +54,7 @@ from typing import Any, Iterable
 import yaml
 
 try:
+    import celpy
     import helm_python as helm
     import importlib_resources
     import jsonschema
@@ -76,7 +81,7 @@ CHART_NAME = "workflow-platform"
 
 # The fleet (ARCHITECTURE.md §3): --target name -> (database, topics it publishes, local HTTP port)
 SERVICES: dict[str, tuple[str, list[str], int]] = {
-    "org-auth": ("org_auth", ["auth_events", "org_events"], 8100),
+    "org-auth": ("org_auth", ["auth_events", "org_events", "revocation_events"], 8100),
     "human-agent": ("human_agent", ["agent_events"], 8101),
     "research": ("research", ["research_events"], 8102),
     "demo": ("demo", ["demo_events"], 8103),
@@ -975,6 +980,189 @@ def check_notes(r: Render, values: dict) -> None:
           "NOTES.txt lists every enabled service and how to reach it")
 
 
+# --------------------------------------------------------------------------------------------
+# tenant-provisioning's cluster RBAC, narrowed to tenant namespaces by a ValidatingAdmissionPolicy
+
+WRITES = {"create", "update", "patch", "delete", "deletecollection", "*"}
+# RBAC verb -> the admission operation it arrives as.
+VERB_OPERATION = {"create": "CREATE", "update": "UPDATE", "patch": "UPDATE", "delete": "DELETE",
+                  "deletecollection": "DELETE"}
+
+
+def rule_matches(rule: dict, group: str, resource: str, operation: str) -> bool:
+    return (("*" in rule["apiGroups"] or group in rule["apiGroups"])
+            and ("*" in rule["resources"] or resource in rule["resources"])
+            and ("*" in rule["operations"] or operation in rule["operations"]))
+
+
+def cel(expr: str, activation: dict) -> Any:
+    """Evaluates one CEL expression; an error is returned (the caller decides what it means)."""
+    env = celpy.Environment()
+    try:
+        return env.program(env.compile(expr)).evaluate(activation)
+    except (celpy.CELParseError, celpy.CELEvalError) as exc:
+        return exc
+
+
+def admit(policy: dict, req: dict) -> tuple[bool, str | None]:
+    """What the API server decides with this ValidatingAdmissionPolicy (bound with Deny) for
+    one write: (policy applies, the refusal's message or None when admitted). A false
+    expression or one that fails to evaluate refuses (failurePolicy Fail)."""
+    spec = policy["spec"]
+    group, resource, operation = req["group"], req["resource"], req["operation"]
+    if not any(rule_matches(r, group, resource, operation) for r in spec["matchConstraints"]["resourceRules"]):
+        return False, None
+    fail_closed = spec.get("failurePolicy", "Fail") == "Fail"
+    act = {
+        "request": celpy.json_to_cel({
+            "operation": operation, "namespace": req.get("namespace", ""),
+            "userInfo": {"username": req["user"]},
+            "resource": {"group": group, "version": "v1", "resource": resource}}),
+        "object": celpy.json_to_cel(req.get("object")),
+        "oldObject": celpy.json_to_cel(req.get("oldObject")),
+        "namespaceObject": celpy.json_to_cel(req.get("namespaceObject")),
+    }
+    for mc in spec.get("matchConditions") or []:
+        got = cel(mc["expression"], act)
+        if isinstance(got, Exception):
+            return True, f"matchCondition {mc['name']}: {got}" if fail_closed else None
+        if got is not True and got != celpy.celtypes.BoolType(True):
+            return False, None
+    variables = {}
+    for v in spec.get("variables") or []:
+        variables[celpy.celtypes.StringType(v["name"])] = cel(v["expression"], act)
+    act["variables"] = celpy.celtypes.MapType(variables)
+    for v in spec["validations"]:
+        got = cel(v["expression"], act)
+        if isinstance(got, Exception) or got != celpy.celtypes.BoolType(True):
+            if isinstance(got, Exception) and not fail_closed:
+                continue
+            return True, v.get("message") or v["expression"]
+    return True, None
+
+
+def check_tenant_rbac(r: Render, values: dict) -> None:
+    prefix = values.get("fullnameOverride") or RELEASE
+    enabled = values["services"]["tenant-provisioning"]["enabled"]
+    role = r.get("ClusterRole", f"{NAMESPACE}-{prefix}-tenant-provisioning")
+    name = f"{NAMESPACE}-{prefix}-tenant-namespaces"
+    policy, binding = r.get("ValidatingAdmissionPolicy", name), r.get("ValidatingAdmissionPolicyBinding", name)
+    if not enabled:
+        R.check(role is None and policy is None and binding is None,
+                "no ClusterRole and no admission policy for a disabled tenant-provisioning")
+        return
+    if not R.check(role is not None and any("tenants" in rule.get("resources", []) for rule in role["rules"]),
+                   "tenant-provisioning may manage Tenants (ClusterRole)"):
+        return
+    if not values["tenantNamespaces"]["admissionPolicy"]["enabled"]:
+        R.all([(policy is None and binding is None and not r.of("ValidatingAdmissionPolicy"),
+                "no ValidatingAdmissionPolicy with tenantNamespaces.admissionPolicy disabled"),
+               ("WARNING: tenantNamespaces.admissionPolicy.enabled is false" in r.notes,
+                "NOTES.txt warns that the ClusterRole then reaches every namespace")],
+              "admission policy disabled: none rendered, and NOTES.txt warns of the ClusterRole's reach")
+        return
+    if not R.check(policy is not None and binding is not None,
+                   f"ValidatingAdmissionPolicy and binding {name} for tenant-provisioning"):
+        return
+    R.all([
+        (binding["spec"].get("policyName") == name, "the binding names the policy"),
+        (binding["spec"].get("validationActions") == ["Deny"], "the binding denies (validationActions [Deny])"),
+        ("paramRef" not in binding["spec"] and "matchResources" not in binding["spec"],
+         "the binding narrows nothing (the policy's own constraints apply)"),
+        (policy["spec"].get("failurePolicy") == "Fail", "the policy fails closed"),
+    ], "the policy is bound with Deny and fails closed")
+
+    # Every write the ClusterRole grants, outside the platform's own (cluster-scoped) Tenants,
+    # is one the policy sees.
+    uncovered = []
+    for rule in role["rules"]:
+        verbs = set(rule.get("verbs", [])) & WRITES
+        for group in rule.get("apiGroups", []):
+            if group == "platform.workflow.dev":
+                continue
+            for resource in rule.get("resources", []):
+                ops = {VERB_OPERATION.get(v, "*") for v in verbs}
+                ops = {"CREATE", "UPDATE", "DELETE"} if "*" in ops else ops
+                for op in ops:
+                    if not any(rule_matches(m, group, resource, op)
+                               for m in policy["spec"]["matchConstraints"]["resourceRules"]):
+                        uncovered.append(f"{op} {group or 'core'}/{resource}")
+    R.check(not uncovered, "the policy sees every write the ClusterRole grants outside Tenants",
+            ", ".join(uncovered))
+
+    # The decision itself, on sample requests (the policy's CEL evaluated as the API server does).
+    account = f"system:serviceaccount:{NAMESPACE}:{prefix}-tenant-provisioning"
+    label = values["tenantNamespaces"]["label"]
+
+    def ns(n: str, tenant: bool, **extra: str) -> dict:
+        labels = {"kubernetes.io/metadata.name": n, **extra}
+        if tenant:
+            labels[label] = n
+        return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "labels": labels}}
+
+    def netpol(n: str) -> dict:
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": "tenant-isolation", "namespace": n}, "spec": {"podSelector": {}}}
+
+    def write(user: str, op: str, group: str, resource: str, obj: dict | None = None,
+              old: dict | None = None, in_ns: dict | None = None) -> dict:
+        return {"user": user, "operation": op, "group": group, "resource": resource, "object": obj,
+                "oldObject": old, "namespaceObject": in_ns,
+                "namespace": in_ns["metadata"]["name"] if in_ns else ""}
+
+    acme, system, release = ns("tenant-acme", True), ns("kube-system", False), ns(NAMESPACE, False)
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"}, "spec": {}}
+    cases = [
+        ("creates a tenant namespace", write(account, "CREATE", "", "namespaces", acme), True),
+        ("changes a tenant namespace that keeps the label",
+         write(account, "UPDATE", "", "namespaces", ns("tenant-acme", True, tier="3"), acme), True),
+        ("deletes a tenant namespace", write(account, "DELETE", "", "namespaces", None, acme), True),
+        ("writes a NetworkPolicy in a tenant namespace",
+         write(account, "CREATE", "networking.k8s.io", "networkpolicies", netpol("tenant-acme"), None, acme), True),
+        ("deletes a NetworkPolicy in a tenant namespace",
+         write(account, "DELETE", "networking.k8s.io", "networkpolicies", None, netpol("tenant-acme"), acme), True),
+        ("writes a quota in a tenant namespace",
+         write(account, "CREATE", "", "resourcequotas", quota, None, acme), True),
+        ("creates an unlabelled namespace", write(account, "CREATE", "", "namespaces", ns("sneaky", False)), False),
+        ("deletes kube-system", write(account, "DELETE", "", "namespaces", None, system), False),
+        ("deletes the release's own namespace", write(account, "DELETE", "", "namespaces", None, release), False),
+        ("adopts a namespace by labelling it",
+         write(account, "UPDATE", "", "namespaces", ns(NAMESPACE, True), release), False),
+        ("releases a tenant namespace by removing the label",
+         write(account, "UPDATE", "", "namespaces", ns("tenant-acme", False), acme), False),
+        ("deletes a NetworkPolicy of the release's namespace",
+         write(account, "DELETE", "networking.k8s.io", "networkpolicies", None, netpol(NAMESPACE), release), False),
+        ("writes a NetworkPolicy in kube-system",
+         write(account, "CREATE", "networking.k8s.io", "networkpolicies", netpol("kube-system"), None, system), False),
+        ("replaces a NetworkPolicy in kube-system",
+         write(account, "UPDATE", "networking.k8s.io", "networkpolicies", netpol("kube-system"),
+               netpol("kube-system"), system), False),
+        ("writes a limit range in the release's namespace",
+         write(account, "CREATE", "", "limitranges", {"metadata": {"name": "l"}}, None, release), False),
+        ("writes in a namespace it cannot see", write(account, "CREATE", "", "resourcequotas", quota), False),
+    ]
+    checks = []
+    for what, req, allowed in cases:
+        applies, refusal = admit(policy, req)
+        ok = applies and (refusal is None) == allowed
+        checks.append((ok, f"tenant-provisioning {what}: {'admitted' if allowed else 'refused'}"
+                       + ("" if ok else f" (applies={applies}, refusal={refusal})")))
+        if ok and not allowed:
+            checks.append((label in (refusal or ""), f"the refusal of '{what}' names the label {label}"))
+    others = [
+        ("a cluster admin deletes kube-system", write("kubernetes-admin", "DELETE", "", "namespaces", None, system)),
+        ("another fleet service account deletes a namespace",
+         write(f"system:serviceaccount:{NAMESPACE}:{prefix}-org-auth", "DELETE", "", "namespaces", None, system)),
+        ("tenant-provisioning of another release namespace",
+         write(f"system:serviceaccount:other:{prefix}-tenant-provisioning", "DELETE", "", "namespaces", None, system)),
+    ]
+    for what, req in others:
+        applies, _ = admit(policy, req)
+        checks.append((not applies, f"the policy leaves alone: {what}"))
+    R.all(checks, f"evaluated on {len(cases) + len(others)} requests: tenant-provisioning writes only "
+          f"namespaces labelled {label} and what is inside them")
+
+
 def check_dockerfile() -> None:
     R.begin("docker/Dockerfile (parsed with BuildKit's parser; no Docker engine here)")
     try:
@@ -1099,6 +1287,8 @@ def main() -> int:
         ("default values, 3 services disabled, no NetworkPolicy monitoring rule",
          {"services": {"voice": {"enabled": False}, "crm": {"enabled": False}, "tenant-provisioning": {"enabled": False}},
           "networkPolicy": {"monitoring": {"enabled": False}}}),
+        ("default values, tenant namespaces admission policy disabled",
+         {"tenantNamespaces": {"admissionPolicy": {"enabled": False}}}),
     ]
     default_render = None
     for label, values in variants:
@@ -1118,12 +1308,7 @@ def main() -> int:
         if eff["kong"]["config"]["enabled"]:
             check_kong_configmap(r, eff)
         check_notes(r, eff)
-        tp = r.get("ClusterRole", f"{NAMESPACE}-{eff.get('fullnameOverride') or RELEASE}-tenant-provisioning")
-        if eff["services"]["tenant-provisioning"]["enabled"]:
-            R.check(tp is not None and any("tenants" in rule.get("resources", []) for rule in tp["rules"]),
-                    "tenant-provisioning may manage Tenants (ClusterRole)")
-        else:
-            R.check(tp is None, "no ClusterRole for a disabled tenant-provisioning")
+        check_tenant_rbac(r, eff)
 
     R.begin("Required values: leaving one out fails the render with a clear message")
     check_required(chart, default_values)

@@ -31,6 +31,7 @@ pub mod agent;
 pub mod config;
 mod cors;
 pub mod jwt;
+mod linger;
 mod metrics;
 mod proxy;
 pub mod ratelimit;
@@ -215,8 +216,8 @@ impl Gateway {
         })
     }
 
-    /// The proxy (all paths), ready to serve with `ConnectInfo<SocketAddr>`.
-    pub fn proxy_router(self: &Arc<Self>) -> Router {
+    /// The proxy (all paths), served on a `linger::Lingering` listener (`ConnectInfo<Peer>`).
+    fn proxy_router(self: &Arc<Self>) -> Router {
         Router::new().fallback(handle).with_state(self.clone())
     }
 
@@ -263,8 +264,8 @@ impl Gateway {
         }
         let app = self.proxy_router();
         axum::serve(
-            proxy,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            linger::Lingering(proxy),
+            app.into_make_service_with_connect_info::<linger::Peer>(),
         )
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await?;
@@ -333,11 +334,13 @@ fn now() -> i64 {
 
 async fn handle(
     State(g): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<linger::Peer>,
     req: Request<Body>,
 ) -> Response {
     let started = Instant::now();
-    let (route, res, upstream_ms) = run(&g, peer, req).await;
+    // A body dropped unread makes the connection linger on close, so the client reads the answer.
+    let req = req.map(|b| peer.track(b));
+    let (route, res, upstream_ms) = run(&g, peer.addr, req).await;
     let total = started.elapsed().as_secs_f64() * 1000.0;
     if let Some(r) = route {
         let r = &g.routes[r];
@@ -373,8 +376,9 @@ async fn run(
     let mut body = Some(body);
     let client_ip = peer.ip().to_string();
     // An answer made here leaves the request body unread: the connection is closed after it,
-    // so that the client does not send its next request behind the rest of this body (as nginx
-    // does for Kong's early answers).
+    // so that the client does not send its next request behind the rest of this body, and it
+    // lingers (reads and discards what is still coming, see `linger`) before closing, so that
+    // the client reads the answer instead of a reset (as nginx does for Kong's early answers).
     let unread_body = parts.headers.contains_key(header::TRANSFER_ENCODING)
         || parts
             .headers

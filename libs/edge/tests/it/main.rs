@@ -8,6 +8,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+mod early_answers;
+
 const CRED: &str = "internal-credential-for-gateway-tests-0123456789";
 
 /// Every upstream host kong.yaml names (`http://<host>:8080`), answering nothing.
