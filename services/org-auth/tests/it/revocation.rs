@@ -4,20 +4,23 @@ use crate::support::*;
 
 const ME: &str = "/api/v1/auth/me?organizations=false";
 
-fn assisted_permissions() -> Value {
-    json!({"assisted_signup": ["create", "read", "update"]})
+/// An assisted account created by a sales agent: its answer, with the temporary access token.
+async fn assisted_account(t: &OrgAuth) -> Value {
+    let sales = t.agent(
+        &["sales_agent"],
+        Some(json!({"assisted_signup": ["create", "read", "update"]})),
+    );
+    t.post("/api/v1/auth/assisted-signup")
+        .auth(&sales.auth)
+        .json(assisted_body(&email("casey")))
+        .expect(201)
+        .await
 }
 
 #[tokio::test]
 async fn a_temporary_access_token_is_refused_once_the_account_is_claimed() -> anyhow::Result<()> {
     let t = svc().await?;
-    let sales = t.agent(&["sales_agent"], Some(assisted_permissions()));
-    let created = t
-        .post("/api/v1/auth/assisted-signup")
-        .auth(&sales.auth)
-        .json(assisted_body(&email("casey")))
-        .expect(201)
-        .await;
+    let created = assisted_account(&t).await;
     let temp = s(&created["temporary_access_token"]);
     let org = s(&created["organization_id"]);
     // As the specification writes it, `temp_` and the JWT.
@@ -50,13 +53,7 @@ async fn a_temporary_access_token_is_refused_once_the_account_is_claimed() -> an
 async fn a_temporary_access_token_cannot_change_the_accounts_credentials_or_members()
 -> anyhow::Result<()> {
     let t = svc().await?;
-    let sales = t.agent(&["sales_agent"], Some(assisted_permissions()));
-    let created = t
-        .post("/api/v1/auth/assisted-signup")
-        .auth(&sales.auth)
-        .json(assisted_body(&email("casey")))
-        .expect(201)
-        .await;
+    let created = assisted_account(&t).await;
     let temp = s(&created["temporary_access_token"]);
     t.post("/api/v1/auth/mfa/totp/enroll")
         .bearer(&temp)
