@@ -206,7 +206,7 @@ fn revoked_list(signer: &Signer) -> anyhow::Result<()> {
             .as_secs(),
     )? + 3600;
     for _ in 0..10_000 {
-        held.revoked().apply(kit::auth::Revocation::Session {
+        held.revoked().apply(kit::auth::Revocation {
             session_id: Uuid::new_v4(),
             until,
         });

@@ -38,40 +38,19 @@ impl Reason {
 
 /// The event for `r`.
 pub fn event(r: Revocation, reason: Reason) -> TokensRevoked {
-    let reason = reason.as_str().to_string();
-    match r {
-        Revocation::Session { session_id, until } => TokensRevoked {
-            kind: "session".into(),
-            session_id: session_id.to_string(),
-            until,
-            reason,
-            ..Default::default()
-        },
-        Revocation::User {
-            user_id,
-            not_before,
-            until,
-        } => TokensRevoked {
-            kind: "user".into(),
-            user_id: user_id.to_string(),
-            not_before,
-            until,
-            reason,
-            ..Default::default()
-        },
+    TokensRevoked {
+        kind: "session".into(),
+        session_id: r.session_id.to_string(),
+        until: r.until,
+        reason: reason.as_str().to_string(),
     }
 }
 
-/// The revocation an event carries (`None` for one this version does not understand).
+/// The revocation an event carries (`None` for a kind this version does not understand).
 pub fn from_event(e: &TokensRevoked) -> Option<Revocation> {
     match e.kind.as_str() {
-        "session" => Some(Revocation::Session {
+        "session" => Some(Revocation {
             session_id: e.session_id.parse::<Uuid>().ok()?,
-            until: e.until,
-        }),
-        "user" => Some(Revocation::User {
-            user_id: e.user_id.parse::<Uuid>().ok()?,
-            not_before: e.not_before,
             until: e.until,
         }),
         _ => None,
@@ -136,18 +115,11 @@ mod tests {
 
     #[test]
     fn a_revocation_travels_as_its_event_and_back() {
-        let s = Revocation::Session {
+        let r = Revocation {
             session_id: Uuid::new_v4(),
             until: 1_900_000_000,
         };
-        let u = Revocation::User {
-            user_id: Uuid::new_v4(),
-            not_before: 1_800_000_000,
-            until: 1_900_000_000,
-        };
-        for r in [s, u] {
-            assert_eq!(from_event(&event(r, Reason::Logout)), Some(r));
-        }
+        assert_eq!(from_event(&event(r, Reason::Logout)), Some(r));
         assert_eq!(
             from_event(&TokensRevoked {
                 kind: "device".into(),

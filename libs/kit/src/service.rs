@@ -103,6 +103,20 @@ pub struct Ctx {
     pub metrics: Metrics,
 }
 
+impl Ctx {
+    /// The service's outgoing mail: SMTP when `SMTP_URL` is set, else the file mailbox
+    /// (`FLEET_MAILBOX_DIR`), from `MAIL_FROM`.
+    pub fn mailer(&self) -> anyhow::Result<Arc<dyn notify::Mailer>> {
+        Ok(notify::mailer(
+            self.config.get("SMTP_URL"),
+            self.config
+                .get("MAIL_FROM")
+                .unwrap_or("Workflow <no-reply@workflow.local>"),
+            self.config.mailbox_dir.clone(),
+        )?)
+    }
+}
+
 /// What a service serves.
 pub struct Parts {
     /// Public REST routes with their OpenAPI description.

@@ -98,13 +98,7 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             limiter: ctx.limiter.clone(),
             org_auth: OrgAuthClient::new(kit::grpc::peer(&ctx.config, "ORG_AUTH_GRPC_URL", 9100)?),
             presence: presence::Presence::new(ctx.redis.clone(), ctx.config.redis_namespace()),
-            mail: notify::mailer(
-                ctx.config.get("SMTP_URL"),
-                ctx.config
-                    .get("MAIL_FROM")
-                    .unwrap_or("Workflow <no-reply@workflow.local>"),
-                ctx.config.mailbox_dir.clone(),
-            )?,
+            mail: ctx.mailer()?,
         };
         let mut parts = Parts::new(routes().with_state(state.clone()));
         parts.grpc.add_service(HumanAgentServer::with_interceptor(

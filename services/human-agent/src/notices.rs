@@ -15,13 +15,7 @@ async fn send(s: &AppState, to: String, subject: String, text: String) -> bool {
         text,
         html: None,
     };
-    match s.mail.send(&email).await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, "notice not sent");
-            false
-        }
-    }
+    notify::send_logged(s.mail.as_ref(), &email).await
 }
 
 /// Mails an agent.

@@ -97,13 +97,7 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             .signer
             .clone()
             .ok_or_else(|| anyhow::anyhow!("org-auth issues tokens and needs a signing key"))?;
-        let mailer = notify::mailer(
-            ctx.config.get("SMTP_URL"),
-            ctx.config
-                .get("MAIL_FROM")
-                .unwrap_or("Workflow <no-reply@workflow.local>"),
-            ctx.config.mailbox_dir.clone(),
-        )?;
+        let mailer = ctx.mailer()?;
         let mfa_key = settings::mfa_key(&ctx.config)?;
         let oauth = Arc::new(oauth::OAuth::new(&ctx.config, &settings.app_url)?);
         let access_ttl = i64::try_from(signer.ttl().as_secs()).unwrap_or(900);

@@ -491,7 +491,7 @@ pub(crate) async fn decide(
 async fn required_by_an_organisation(conn: &mut PgConnection, user: Uuid) -> Result<bool, Problem> {
     Ok(sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM team_memberships m JOIN organizations o ON o.id = m.organization_id \
-         WHERE m.user_id = $1 AND o.settings @> '{\"mfa_required\": true}'::jsonb)",
+         WHERE m.user_id = $1 AND o.settings ->> 'mfa_required' = 'true')",
     )
     .bind(user)
     .fetch_one(conn)

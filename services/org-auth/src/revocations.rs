@@ -66,7 +66,7 @@ impl Revoking {
         .fetch_all(&mut **w)
         .await?;
         for (grant, org, expires) in grants {
-            let r = Revocation::Session {
+            let r = Revocation {
                 session_id: grant,
                 until: expires.0.unix_timestamp() + LEEWAY_SECS,
             };
@@ -83,7 +83,7 @@ impl Revoking {
         reason: Reason,
     ) -> Result<(), Problem> {
         let until = Timestamp::now().0.unix_timestamp() + self.access_ttl_secs + LEEWAY_SECS;
-        let r = Revocation::Session {
+        let r = Revocation {
             session_id: session,
             until,
         };
@@ -122,14 +122,10 @@ impl Revoking {
         r: Revocation,
         reason: Reason,
     ) -> Result<(), Problem> {
-        let subject = match r {
-            Revocation::Session { session_id, .. } => session_id,
-            Revocation::User { user_id, .. } => user_id,
-        };
         // Platform-level (an agent's, a user without an organisation): the nil organisation.
         w.emit(
             org.unwrap_or_else(Uuid::nil),
-            subject,
+            r.session_id,
             &revocation::event(r, reason),
         )
         .await?;
