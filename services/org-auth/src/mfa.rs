@@ -386,7 +386,8 @@ async fn disable(
     let user = sessions::load_user(&mut uow, p.user_id)
         .await?
         .ok_or_else(|| Problem::not_found("user"))?;
-    if !security::verify_password(req.password, user.password_hash.clone()).await
+    // Past the hashing bound this is a 503 to retry, not a wrong password.
+    if !security::check_password(req.password, user.password_hash.clone()).await?
         || !check_code(&mut uow, &s, user.id, &req.code, false).await?
     {
         return Err(problems::MFA_CODE_REJECTED.with("password or code is not valid"));

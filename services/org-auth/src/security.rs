@@ -139,11 +139,6 @@ pub async fn check_password(password: String, hash: Option<String>) -> Result<bo
         .await
 }
 
-/// [`check_password`] where a refusal for load may count as a mismatch.
-pub async fn verify_password(password: String, hash: Option<String>) -> bool {
-    check_password(password, hash).await.unwrap_or(false)
-}
-
 /// `n` random bytes, URL-safe base64 (no padding): `random_token(32)` carries 256 bits.
 pub fn random_token(n: usize) -> String {
     use base64::Engine;
@@ -272,8 +267,20 @@ mod tests {
     async fn hashing_round_trips() {
         let h = hash_password("SecurePass123!".into()).await.expect("hash");
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify_password("SecurePass123!".into(), Some(h.clone())).await);
-        assert!(!verify_password("SecurePass124!".into(), Some(h)).await);
-        assert!(!verify_password("SecurePass123!".into(), None).await);
+        assert!(
+            check_password("SecurePass123!".into(), Some(h.clone()))
+                .await
+                .expect("checked")
+        );
+        assert!(
+            !check_password("SecurePass124!".into(), Some(h))
+                .await
+                .expect("checked")
+        );
+        assert!(
+            !check_password("SecurePass123!".into(), None)
+                .await
+                .expect("checked")
+        );
     }
 }

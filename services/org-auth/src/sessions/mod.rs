@@ -260,8 +260,14 @@ async fn login_mfa(
         } => {
             let user = load_user(&mut uow, user)
                 .await?
-                .filter(|u| !u.is_locked() && u.account_status.may_sign_in())
+                .filter(|u| u.account_status.may_sign_in())
                 .ok_or_else(|| problems::INVALID_CREDENTIALS.with(BAD_LOGIN))?;
+            // The lock is this source's, as at the password step: failures from elsewhere
+            // must not keep the owner from finishing its own sign-in.
+            let source = limits::address_key(&origin.ip);
+            if lockout::standing(&mut uow, &user.email, &source).await? == Standing::Locked {
+                return Err(problems::INVALID_CREDENTIALS.with(BAD_LOGIN));
+            }
             if recovery_codes.is_some() {
                 uow.audit(Entry::new("mfa_enabled").user(user.id).org(org))
                     .await?;

@@ -420,3 +420,25 @@ async fn a_claimed_assisted_account_whose_organisation_requires_mfa_enrols_first
     assert!(done["access_token"].is_string());
     Ok(())
 }
+
+#[tokio::test]
+async fn failures_from_another_address_do_not_block_the_owners_code_step() -> anyhow::Result<()> {
+    let t = svc().await?;
+    let e = enrolled(&t).await?;
+    first_step(&t, &e).await?; // the owner's address has known the password
+    for _ in 0..5 {
+        t.post("/api/v1/auth/login")
+            .header("x-forwarded-for", "198.51.100.7")
+            .json(json!({"email": e.user, "password": "WrongPass123!"}))
+            .send()
+            .await?;
+    }
+    let step = first_step(&t, &e).await?;
+    let code = org_auth::totp_code(&e.secret, 0);
+    assert_eq!(
+        second_step(&t, &step, &code).await?,
+        StatusCode::OK,
+        "the lock is the other address's, not the owner's"
+    );
+    Ok(())
+}
