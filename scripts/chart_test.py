@@ -112,7 +112,8 @@ SECRET_ENV = {"DATABASE_URL", "FLEET_REDIS_URL"}
 
 PEM_PRIVATE = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 URL_USERINFO = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/@:\"'<>]*:[^\s/@\"'<>]+@")
-PASSWORD_ASSIGN = re.compile(r"(?i)passw(?:or)?d[\"']?\s*[:=]")
+# A password assignment, unless its value is a Kong vault reference (resolved at run time).
+PASSWORD_ASSIGN = re.compile(r"(?i)passw(?:or)?d[\"']?\s*[:=](?!\s*['\"]?\{vault://)")
 SENSITIVE_NAME = re.compile(r"(?i)(passw(or)?d|secret|token|api[_-]?key|private[_-]?key|credential)")
 
 
@@ -448,8 +449,8 @@ def check_servicemonitor(r: Render, sm: dict) -> None:
         (NAMESPACE in ((spec.get("namespaceSelector") or {}).get("matchNames") or [NAMESPACE]),
          f"ServiceMonitor/{name}: namespaceSelector covers the release namespace"),
         (len(eps) == 1, f"ServiceMonitor/{name}: one endpoint"),
-        (all(e.get("port") == "http" and e.get("path") == "/metrics" for e in eps),
-         f"ServiceMonitor/{name}: scrapes /metrics on the http port"),
+        (all(e.get("port") == "metrics" and e.get("path") == "/metrics" for e in eps),
+         f"ServiceMonitor/{name}: scrapes /metrics on the metrics port"),
         (svc is not None and all(any(p["name"] == e.get("port") for p in svc["spec"]["ports"]) for e in eps),
          f"ServiceMonitor/{name}: the endpoint port is a port of the Service"),
         (all(dur.match(str(e.get(k, "0"))) for e in eps for k in ("interval", "scrapeTimeout")),
@@ -457,7 +458,32 @@ def check_servicemonitor(r: Render, sm: dict) -> None:
         (all(set(e) <= {"port", "path", "scheme", "interval", "scrapeTimeout", "honorLabels",
                         "relabelings", "metricRelabelings"} for e in eps),
          f"ServiceMonitor/{name}: endpoint fields known to monitoring.coreos.com/v1"),
-    ], f"ServiceMonitor/{name}: structure (apiVersion, selector, port http, /metrics, durations)")
+    ], f"ServiceMonitor/{name}: structure (apiVersion, selector, port metrics, /metrics, durations)")
+
+
+def check_redis_acl(r: Render, values: dict) -> None:
+    """One Redis user per enabled service, limited to its own key prefix; Kong's to its counters."""
+    if not values["redisAcl"]["enabled"]:
+        return
+    prefix = values.get("fullnameOverride") or RELEASE
+    cm = r.get("ConfigMap", f"{prefix}-redis-acl")
+    lines = [l.strip() for l in ((cm or {}).get("data") or {}).get("users.acl", "").splitlines() if l.strip()]
+    users = {l.split()[1]: l for l in lines if l.startswith("user ")}
+    digests = values["redisAcl"]["passwordDigests"]
+    enabled = [s for s, v in values["services"].items() if v.get("enabled")]
+    checks = [(cm is not None, "ConfigMap redis-acl")]
+    for svc in enabled:
+        l = users.get(svc, "")
+        patterns = [w for w in l.split() if w.startswith("~")]
+        checks += [
+            (patterns == [f"~{svc}:*"], f"redis ACL user {svc}: keys ~{svc}:* only"),
+            (" reset " in l and "+@dangerous" not in l and "-@dangerous" in l, f"redis ACL user {svc}: reset, no dangerous commands"),
+            ((f"on #{digests[svc]}" in l) if svc in digests else (" off " in l), f"redis ACL user {svc}: {'on with its digest' if svc in digests else 'off without a digest'}"),
+        ]
+    kong = users.get("kong", "")
+    checks.append(([w for w in kong.split() if w.startswith("~")] == ["~ratelimit:*"], "redis ACL user kong: ~ratelimit:* only"))
+    checks.append((set(users) == set(enabled) | {"kong"}, "redis ACL: a user per enabled service and kong, nothing else"))
+    R.all(checks, "Redis ACL users: one per service, each on its own key prefix")
 
 
 def container_env(c: dict) -> dict[str, dict]:
@@ -523,8 +549,8 @@ def check_services(r: Render, values: dict) -> None:
                  f"Deployment {n}: runs `fleet serve --target {svc}`"),
                 (selector_matches(spec["selector"], spec["template"]["metadata"]["labels"]),
                  f"Deployment {n}: selector matches its pod labels"),
-                ({p["name"]: p["containerPort"] for p in c.get("ports", [])} == {"http": 8080, "grpc": 9090},
-                 f"Deployment {n}: ports http 8080 and grpc 9090"),
+                ({p["name"]: p["containerPort"] for p in c.get("ports", [])} == {"http": 8080, "grpc": 9090, "metrics": 9091},
+                 f"Deployment {n}: ports http 8080, grpc 9090 and metrics 9091"),
                 (all(env.get(k, {}).get("value") == v for k, v in FLEET_ENV.items()),
                  f"Deployment {n}: FLEET_BIND_HOST/HTTP_PORT/GRPC_PORT"),
                 (((c.get("livenessProbe") or {}).get("httpGet") or {}).get("path") == "/healthz/live"
@@ -538,9 +564,27 @@ def check_services(r: Render, values: dict) -> None:
                 (pod.get("serviceAccountName") == n, f"Deployment {n}: uses its own ServiceAccount"),
                 (all("secretKeyRef" in (env.get(k, {}).get("valueFrom") or {}) for k in SECRET_ENV),
                  f"Deployment {n}: DATABASE_URL and FLEET_REDIS_URL from Secrets"),
-                (env.get("FLEET_INTERNAL_TOKEN_FILE", {}).get("value", "").startswith(
-                    next((m["mountPath"] for m in c.get("volumeMounts", []) if m["name"] == "internal-token"), "?")),
-                 f"Deployment {n}: FLEET_INTERNAL_TOKEN_FILE points into the mounted token Secret"),
+                (env.get("FLEET_INTERNAL_CREDENTIAL_FILE", {}).get("value", "").startswith(
+                    next((m["mountPath"] for m in c.get("volumeMounts", []) if m["name"] == "internal-credential"), "?"))
+                 and (next((v for v in pod.get("volumes", []) if v["name"] == "internal-credential"), {})
+                      .get("secret") or {}).get("secretName", "").endswith(f"-{svc}"),
+                 f"Deployment {n}: FLEET_INTERNAL_CREDENTIAL_FILE points into its own credential Secret"),
+                ("FLEET_INTERNAL_TOKEN_FILE" not in env and "FLEET_INTERNAL_TOKEN" not in env,
+                 f"Deployment {n}: no shared internal token"),
+                (env.get("FLEET_INTERNAL_CALLERS_DIR", {}).get("value")
+                 == next((m["mountPath"] for m in c.get("volumeMounts", []) if m["name"] == "internal-callers"), "?")
+                 and (next((v for v in pod.get("volumes", []) if v["name"] == "internal-callers"), {})
+                      .get("configMap") or {}).get("name") == f"{release_prefix}-internal-callers"
+                 and r.get("ConfigMap", f"{release_prefix}-internal-callers") is not None,
+                 f"Deployment {n}: FLEET_INTERNAL_CALLERS_DIR is the callers' digests ConfigMap"),
+                (env.get("FLEET_EDGE_KEY_FILE", {}).get("value", "").startswith(
+                    next((m["mountPath"] for m in c.get("volumeMounts", []) if m["name"] == "edge-key"), "?")),
+                 f"Deployment {n}: FLEET_EDGE_KEY_FILE points into the mounted edge key Secret"),
+                (env.get("FLEET_METRICS_PORT", {}).get("value") == "9091", f"Deployment {n}: FLEET_METRICS_PORT 9091"),
+                (not values["secrets"]["redis"].get("perService")
+                 or ((env.get("FLEET_REDIS_URL", {}).get("valueFrom") or {}).get("secretKeyRef") or {}).get("name")
+                 == f"{values['secrets']['redis']['perServicePrefix']}-{svc}",
+                 f"Deployment {n}: FLEET_REDIS_URL of its own Redis user"),
                 ("MIGRATE_DATABASE_URL" not in env, f"Deployment {n}: no owner-role database URL"),
             ]
             cm_refs = [e["configMapRef"]["name"] for e in c.get("envFrom", []) if "configMapRef" in e]
@@ -583,7 +627,8 @@ def check_services(r: Render, values: dict) -> None:
         if s and dep:
             ports = {p["name"]: (p["port"], p["targetPort"]) for p in s["spec"]["ports"]}
             checks += [
-                (ports == {"http": (8080, "http"), "grpc": (9090, "grpc")}, f"Service {n}: http 8080, grpc 9090"),
+                (ports == {"http": (8080, "http"), "grpc": (9090, "grpc"), "metrics": (9091, "metrics")},
+                 f"Service {n}: http 8080, grpc 9090, metrics 9091"),
                 (selector_matches({"matchLabels": s["spec"]["selector"]}, dep["spec"]["template"]["metadata"]["labels"]),
                  f"Service {n}: selects the Deployment's pods"),
             ]
@@ -621,7 +666,7 @@ def check_services(r: Render, values: dict) -> None:
         if np and dep:
             np["metadata"].setdefault("namespace", NAMESPACE)
             pod_labels = dep["spec"]["template"]["metadata"]["labels"]
-            cports = {"http": 8080, "grpc": 9090}
+            cports = {"http": 8080, "grpc": 9090, "metrics": 9091}
             checks.append((selector_matches(np["spec"]["podSelector"], pod_labels), f"NetworkPolicy {n}: selects the service's pods"))
             ns_labels = {"kubernetes.io/metadata.name": NAMESPACE}
             kong_ns = values["kong"]["namespaceSelector"]
@@ -643,16 +688,19 @@ def check_services(r: Render, values: dict) -> None:
             checks += [
                 (np_allows(np, kong_pod, "http", cports), f"NetworkPolicy {n}: Kong → http allowed"),
                 (not np_allows(np, kong_pod, "grpc", cports), f"NetworkPolicy {n}: Kong → grpc denied"),
-                (np_allows(np, peer, "http", cports) and np_allows(np, peer, "grpc", cports),
-                 f"NetworkPolicy {n}: fleet pods → http and grpc allowed"),
+                (np_allows(np, peer, "grpc", cports), f"NetworkPolicy {n}: fleet pods → grpc allowed"),
+                (not np_allows(np, peer, "http", cports) and not np_allows(np, peer, "metrics", cports),
+                 f"NetworkPolicy {n}: fleet pods → http and metrics denied"),
+                (not np_allows(np, kong_pod, "metrics", cports), f"NetworkPolicy {n}: Kong → metrics denied"),
                 (tester is None or np_allows(np, {"labels": tester["metadata"]["labels"], "namespace": NAMESPACE, "nsLabels": ns_labels},
                                              "http", cports), f"NetworkPolicy {n}: the helm test Pod → http allowed"),
                 (not np_allows(np, stranger, "http", cports) and not np_allows(np, stranger, "grpc", cports),
                  f"NetworkPolicy {n}: other pods of the namespace denied"),
                 (not np_allows(np, other_ns, "grpc", cports), f"NetworkPolicy {n}: look-alike pods of other namespaces denied"),
                 (not jobs or not np_allows(np, migrate_pod, "grpc", cports), f"NetworkPolicy {n}: migration pods are not fleet peers"),
-                (np_allows(np, prom, "http", cports) == bool(mon_cfg["enabled"]),
-                 f"NetworkPolicy {n}: monitoring namespace → http (metrics) {'allowed' if mon_cfg['enabled'] else 'denied'}"),
+                (np_allows(np, prom, "metrics", cports) == bool(mon_cfg["enabled"]),
+                 f"NetworkPolicy {n}: monitoring namespace → metrics {'allowed' if mon_cfg['enabled'] else 'denied'}"),
+                (not np_allows(np, prom, "http", cports), f"NetworkPolicy {n}: monitoring → http (the API) denied"),
                 (not np_allows(np, prom, "grpc", cports), f"NetworkPolicy {n}: monitoring → grpc denied"),
             ]
 
@@ -825,10 +873,16 @@ def pod_specs(doc: dict) -> list[dict]:
 
 def check_required(chart: helm.Chart, base: dict) -> None:
     cases: list[tuple[str, dict, str]] = [
-        ("secrets.redis.existingSecret", {"secrets": {"redis": {"existingSecret": ""}}},
+        ("secrets.redis.existingSecret (one Redis user for all)",
+         {"secrets": {"redis": {"existingSecret": "", "perService": False}}},
          "secrets.redis.existingSecret is required"),
-        ("secrets.internalToken.existingSecret", {"secrets": {"internalToken": {"existingSecret": ""}}},
-         "secrets.internalToken.existingSecret is required"),
+        ("secrets.redis.perServicePrefix", {"secrets": {"redis": {"perServicePrefix": ""}}},
+         "secrets.redis.perServicePrefix is required"),
+        ("secrets.internalCredential.existingSecretPrefix",
+         {"secrets": {"internalCredential": {"existingSecretPrefix": ""}}},
+         "secrets.internalCredential.existingSecretPrefix is required"),
+        ("secrets.edgeKey.existingSecret", {"secrets": {"edgeKey": {"existingSecret": ""}}},
+         "secrets.edgeKey.existingSecret is required"),
         ("secrets.jwtSigningKey.existingSecret", {"secrets": {"jwtSigningKey": {"existingSecret": ""}}},
          "secrets.jwtSigningKey.existingSecret is required"),
         ("services.org-auth.database.existingSecret", {"services": {"org-auth": {"database": {"existingSecret": ""}}}},
@@ -1303,6 +1357,7 @@ def main() -> int:
         eff = effective_values(chart, values)
         check_schemas(r, kube)
         check_services(r, eff)
+        check_redis_acl(r, eff)
         check_hooks_and_tests(r, eff)
         check_no_credentials(r)
         if eff["kong"]["config"]["enabled"]:

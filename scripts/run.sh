@@ -6,15 +6,13 @@ cd "$(dirname "$0")/.."
 FLEET="${FLEET:-${CARGO_TARGET_DIR:-$HOME/.cache/fleet-target}/debug/fleet}"
 export FLEET_ENV=development
 
-# The credential Kong (here: the gateway) presents to internal endpoints. Made once per
-# checkout, readable by this user only; never a default.
+# Development secrets live here (mode 600), generated on first use and kept, so a restart keeps
+# sessions and TOTP enrolments: org-auth's signing and MFA keys, the edge key the gateway signs
+# its injected headers with (var/edge-key), and each internal caller's own credential
+# (var/internal-credential-<caller>: kong and every service; a callee knows its callers' by
+# digest). Never a default; the retired shared FLEET_INTERNAL_TOKEN is not set.
 mkdir -p var
-if [ ! -s var/internal-token ]; then
-  (umask 077; head -c 36 /dev/urandom | base64 | tr -d '/+=\n' > var/internal-token)
-fi
-export FLEET_INTERNAL_TOKEN_FILE="$PWD/var/internal-token"
-# org-auth keeps the development signing and MFA keys it generates here (mode 600), so a restart
-# keeps sessions and TOTP enrolments.
+unset FLEET_INTERNAL_TOKEN FLEET_INTERNAL_TOKEN_FILE
 export FLEET_STATE_DIR="${FLEET_STATE_DIR:-$PWD/var}"
 # Rate-limit counters of this start only (a restart begins with fresh edge budgets).
 export FLEET_RATE_LIMIT_NAMESPACE="run$(date +%s):"

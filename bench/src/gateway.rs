@@ -23,10 +23,7 @@ pub fn run(fleet: &str) -> anyhow::Result<()> {
     let gw = fleet_command(fleet, offset)
         .current_dir(root)
         .arg("gateway")
-        .env(
-            "FLEET_INTERNAL_TOKEN",
-            format!("bench-{}", Uuid::new_v4().simple()),
-        )
+        // Kong's credential and the edge key: the development ones the fleet keeps in var/.
         .spawn()
         .context("starting fleet gateway")?;
     let _gw = Guard(gw);

@@ -17,9 +17,13 @@ use kit::auth::{Claims, JwksSource, Signer, SigningKey, Verifier, VerifierConfig
 use uuid::Uuid;
 
 mod agents;
+mod chat;
+mod docs;
+mod fetch;
 mod gateway;
 mod identity;
 mod outbox;
+mod retrieval;
 
 const ISSUER: &str = "https://auth.workflow.local";
 const AUDIENCE: &str = "workflow-platform";
@@ -107,6 +111,18 @@ fn main() -> anyhow::Result<()> {
     }
     if run("human-agent") {
         rt.block_on(agents::run())?;
+    }
+    if run("docs") {
+        docs::run(&rt)?;
+    }
+    if run("chat") {
+        chat::run(&rt)?;
+    }
+    if run("fetch") {
+        fetch::run(&rt)?;
+    }
+    if run("retrieval") {
+        retrieval::run(&rt)?;
     }
     if run("org-auth") {
         println!("\n## org-auth: wrk -c64 -t2 -d10s");

@@ -11,6 +11,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+pub mod adversarial;
+
 pub struct Platform {
     /// The gateway, e.g. `http://127.0.0.1:8000`.
     pub base: String,

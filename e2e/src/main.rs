@@ -15,6 +15,14 @@ async fn main() -> anyhow::Result<()> {
     };
     let base = arg("--base").unwrap_or_else(|| "http://127.0.0.1:8000".into());
     let mailbox = PathBuf::from(arg("--mailbox").unwrap_or_else(|| "var/mailbox".into()));
+    // The attacks that bypass the edge reach org-auth on its own port (moved by the same
+    // offset as the gateway's).
+    let offset: u16 = std::env::var("FLEET_PORT_OFFSET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let org_auth =
+        arg("--org-auth").unwrap_or_else(|| format!("http://127.0.0.1:{}", 8100 + offset));
     let admin_email = arg("--admin-email").context("--admin-email is required")?;
     // The password comes on standard input, never as an argument others can read.
     let mut admin_password = String::new();
@@ -28,7 +36,16 @@ async fn main() -> anyhow::Result<()> {
         http: reqwest::Client::new(),
     };
     println!("The workflow platform, through its gateway at {base}");
-    match e2e::all(&p).await {
+    let reach = e2e::adversarial::Reach {
+        org_auth,
+        // `make run` signs in with the real providers only: the OAuth takeover is not run.
+        oauth: None,
+    };
+    let run = async {
+        e2e::all(&p).await?;
+        e2e::adversarial::all(&p, &reach).await
+    };
+    match run.await {
         Ok(()) => {
             println!("\nEvery journey completed.");
             Ok(())

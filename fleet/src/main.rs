@@ -273,13 +273,24 @@ async fn main() -> anyhow::Result<()> {
                     min_refresh: std::time::Duration::from_secs(2),
                 },
             })?;
-            // Kong's env vault: `{vault://env/fleet-internal-token}` reads FLEET_INTERNAL_TOKEN.
+            // Kong's env vault: `{vault://env/fleet-kong-credential}` reads
+            // FLEET_KONG_CREDENTIAL, `{vault://env/fleet-edge-key}` FLEET_EDGE_KEY.
             let mut vault: std::collections::HashMap<String, String> = std::env::vars()
                 .map(|(k, v)| (k.to_ascii_lowercase().replace('_', "-"), v))
                 .collect();
-            // ... or the file FLEET_INTERNAL_TOKEN_FILE names, as the services read it.
-            if let Some(t) = &cfg.internal_token {
-                vault.insert("fleet-internal-token".to_string(), t.clone());
+            // Otherwise what the services read: Kong's own credential (the retired shared
+            // token when one is set, else the one kept in the state directory) and the edge key.
+            if !vault.contains_key("fleet-kong-credential") {
+                let kong = match &cfg.internal_token {
+                    Some(t) => t.clone(),
+                    None => kit::credentials::dev_credential(&cfg, kit::credentials::KONG)?,
+                };
+                vault.insert("fleet-kong-credential".to_string(), kong);
+            }
+            if !vault.contains_key("fleet-edge-key")
+                && let Some(k) = runtime::edge_key_bytes(&cfg)?
+            {
+                vault.insert("fleet-edge-key".to_string(), String::from_utf8(k)?);
             }
             let gw = edge::Gateway::new(edge::Options {
                 kong_yaml,

@@ -37,7 +37,11 @@ async fn every_journey_through_the_gateway() -> anyhow::Result<()> {
     let mailbox = std::env::temp_dir().join(format!("fleet-e2e-{id}"));
     std::fs::create_dir_all(&mailbox)?;
     let token = format!("e2e-internal-{id}-{id}");
+    // Google, for the OAuth attacks: a local stand-in org-auth is pointed at.
+    let google = e2e::adversarial::provider::Provider::start().await;
+    let oauth_env = google.env();
     let env = |c: &mut Command| {
+        c.envs(oauth_env.iter().map(|(k, v)| (k, v)));
         c.env("FLEET_ENV", "development")
             .env("FLEET_PORT_OFFSET", offset.to_string())
             .env("FLEET_KAFKA_NAMESPACE", format!("e2e{}_", &id[..12]))
@@ -129,7 +133,15 @@ async fn every_journey_through_the_gateway() -> anyhow::Result<()> {
         narrate: true,
         http,
     };
-    let result = e2e::all(&p).await;
+    let reach = e2e::adversarial::Reach {
+        org_auth: format!("http://127.0.0.1:{}", 8100 + offset),
+        oauth: Some(google),
+    };
+    let result = async {
+        e2e::all(&p).await?;
+        e2e::adversarial::all(&p, &reach).await
+    }
+    .await;
     let _ = std::fs::remove_dir_all(&mailbox);
     result
 }

@@ -6,12 +6,14 @@
 //! public keys or caches org-auth's JWKS and refreshes it when a token names an unknown `kid`.
 
 mod claims;
+pub mod edge;
 mod keys;
 mod principal;
 mod revoked;
 mod verify;
 
 pub use claims::{Claims, UserType};
+pub use edge::{Attested, EdgeKey};
 pub use keys::{Signer, SigningKey};
 pub use principal::{AgentInfo, OptionalPrincipal, Permissions, Principal};
 pub use revoked::{Revocation, Revoked};

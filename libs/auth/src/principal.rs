@@ -4,7 +4,7 @@ use axum::{extract::FromRequestParts, http::request::Parts};
 use problem::Problem;
 use uuid::Uuid;
 
-use crate::{Claims, UserType, Verifier};
+use crate::{Claims, UserType, Verifier, edge::Attested};
 
 /// An agent's permissions: service → actions, e.g. `{"assisted_signup": ["create", "read"]}`.
 pub type Permissions = BTreeMap<String, Vec<String>>;
@@ -34,26 +34,24 @@ pub struct Principal {
     pub session: Option<Uuid>,
 }
 
-pub const AGENT_ID_HEADER: &str = "x-agent-id";
 /// How the specification writes a temporary access token: this prefix and the JWT.
 pub const TEMPORARY_PREFIX: &str = "temp_";
-pub const AGENT_PERMISSIONS_HEADER: &str = "x-agent-permissions";
 
 impl Principal {
-    /// Builds the principal from verified claims and the request's headers. `X-Agent-ID` and
-    /// `X-Agent-Permissions` (injected by Kong) are trusted only when they name the token's own
-    /// agent; otherwise the token's permissions stand.
-    pub fn from_claims(claims: Claims, headers: &axum::http::HeaderMap) -> Self {
+    /// Builds the principal from verified claims and what the edge attested. `X-Agent-ID` and
+    /// `X-Agent-Permissions` count only when the edge's signature over them verified
+    /// ([`Attested`], installed by the kit's middleware) and they name the token's own agent;
+    /// otherwise the token's permissions stand. The signature also binds the `Authorization`
+    /// header, so attested permissions cannot be moved onto another token.
+    pub fn from_claims(claims: Claims, attested: Option<&Attested>) -> Self {
         let agent = match (claims.user_type, claims.agent_id) {
             (UserType::Agent, Some(agent_id)) => {
-                let header_agent = headers
-                    .get(AGENT_ID_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<Uuid>().ok());
-                let from_gateway = (header_agent == Some(agent_id))
-                    .then(|| headers.get(AGENT_PERMISSIONS_HEADER))
-                    .flatten()
-                    .and_then(|v| serde_json::from_slice::<Permissions>(v.as_bytes()).ok());
+                let from_gateway = attested
+                    .filter(|a| {
+                        a.agent_id.as_deref().and_then(|v| v.parse::<Uuid>().ok()) == Some(agent_id)
+                    })
+                    .and_then(|a| a.permissions.as_deref())
+                    .and_then(|v| serde_json::from_str::<Permissions>(v).ok());
                 Some(AgentInfo {
                     agent_id,
                     primary_role: claims.primary_role,
@@ -174,7 +172,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         let claims = verifier(parts)?.verify(token).await?;
-        Ok(Principal::from_claims(claims, &parts.headers))
+        Ok(Principal::from_claims(
+            claims,
+            parts.extensions.get::<Attested>(),
+        ))
     }
 }
 

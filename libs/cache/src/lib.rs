@@ -4,9 +4,11 @@ use std::time::Duration;
 use deadpool_redis::{Config, Runtime};
 use problem::Problem;
 
+pub mod keyspace;
 pub mod ratelimit;
 
 pub use deadpool_redis::{Connection, Pool};
+pub use keyspace::KeySpace;
 pub use ratelimit::{Decision, Limit, RateLimiter, Subject};
 pub use redis;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use problem::Problem;
 use redis::Script;
 
-use crate::{CacheError, Pool};
+use crate::{CacheError, KeySpace, Pool};
 
 const SCRIPT: &str = r#"
 local t = redis.call('TIME')
@@ -102,11 +102,11 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// `prefix` namespaces the keys (the service name; a test's unique id).
-    pub fn new(pool: Pool, prefix: impl Into<String>) -> Self {
+    /// Counters under `keys` (the service's key space: `<service>:rl:…`).
+    pub fn new(pool: Pool, keys: &KeySpace) -> Self {
         RateLimiter {
             pool,
-            prefix: prefix.into(),
+            prefix: keys.key("rl"),
             script: Script::new(SCRIPT),
         }
     }
@@ -118,7 +118,7 @@ impl RateLimiter {
         subject: Subject<'_>,
         limit: Limit,
     ) -> Result<Decision, CacheError> {
-        let key = format!("rl:{}:{}:{}", self.prefix, name, subject.render());
+        let key = format!("{}:{}:{}", self.prefix, name, subject.render());
         let window_ms = u64::try_from(limit.window.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);

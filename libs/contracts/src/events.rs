@@ -154,6 +154,8 @@ events! {
     ConversationStarted => "conversation_started" on topic::CONVERSATION,
     ConversationEscalated => "conversation_escalated" on topic::CONVERSATION,
     NoteCreated => "note_created" on topic::TEMPLATE,
+    ConfigChanged => "config_changed" on topic::CONFIG,
+    FlagChanged => "flag_changed" on topic::CONFIG,
 }
 
 #[cfg(test)]

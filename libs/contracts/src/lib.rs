@@ -12,6 +12,11 @@ pub mod workflow {
             include!(concat!(env!("OUT_DIR"), "/workflow.events.v1.rs"));
         }
     }
+    pub mod config {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/workflow.config.v1.rs"));
+        }
+    }
     pub mod human_agent {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/workflow.human_agent.v1.rs"));

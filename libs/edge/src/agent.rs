@@ -1,7 +1,8 @@
 //! The `agent-permissions` plugin, as deploy/kong/plugins/agent-permissions/handler.lua does
 //! it: strip client-sent `X-Agent-*` and the subject header; set the rate-limit subject; for
 //! agents look the permissions up at human-agent (cached `cache_ttl` seconds, failures not
-//! cached) and refuse what the route's `required_permission` does not allow.
+//! cached) and refuse what the route's `required_permission` does not allow; then sign what
+//! reaches the service ([`sign`]).
 use std::{sync::Arc, time::Duration};
 
 use http::HeaderMap;
@@ -51,11 +52,12 @@ pub fn subject_for(claims: &Value) -> Option<String> {
     s("user_id").map(|u| format!("user:{u}"))
 }
 
-/// Header names removed before proxying: every `X-Agent-*` and the subject header.
+/// Header names removed before proxying: every `X-Agent-*`, every `X-Fleet-Edge-*` (only the
+/// edge signs) and the subject header.
 pub fn strip(headers: &mut HeaderMap, subject_header: Option<&str>) {
     let names: Vec<_> = headers
         .keys()
-        .filter(|n| n.as_str().starts_with("x-agent-"))
+        .filter(|n| n.as_str().starts_with("x-agent-") || n.as_str().starts_with("x-fleet-edge-"))
         .cloned()
         .collect();
     for n in names {
@@ -234,8 +236,69 @@ impl Checker {
     }
 }
 
+/// The upstream's `X-Forwarded-For`, as Kong's runloop makes it before the plugins run: the
+/// client's value with the connecting address appended, or that address alone.
+pub fn forwarded_for(headers: &HeaderMap, client_ip: &str) -> String {
+    match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {client_ip}"),
+        None => client_ip.to_string(),
+    }
+}
+
+/// Adds `X-Fleet-Edge-Time` and `X-Fleet-Edge-Signature` over the request as the upstream
+/// receives it (method, path, `Authorization`, `X-Agent-ID`, `X-Agent-Permissions`, the
+/// `X-Forwarded-For` the proxy will send): the plugin's last step, as handler.lua does it.
+pub fn sign(
+    key: &kit::auth::EdgeKey,
+    method: &str,
+    path: &str,
+    headers: &mut HeaderMap,
+    forwarded: &str,
+    now: i64,
+) {
+    use kit::auth::edge;
+    let text = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let signature = key.sign(&edge::Signed {
+        method,
+        path,
+        authorization: text("authorization"),
+        agent_id: text(edge::AGENT_ID_HEADER),
+        permissions: text(edge::AGENT_PERMISSIONS_HEADER),
+        forwarded_for: Some(forwarded),
+        time: now,
+    });
+    crate::set(headers, edge::TIME_HEADER, &now.to_string());
+    crate::set(headers, edge::SIGNATURE_HEADER, &signature);
+}
+
 impl Default for Checker {
     fn default() -> Self {
         Checker::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_gateway_signs_the_services_verify() {
+        let key = kit::auth::EdgeKey::new(b"gateway-signing-test-key-0123456789").expect("key");
+        let mut h = HeaderMap::new();
+        h.insert("authorization", "Bearer t".parse().expect("header"));
+        h.insert("x-agent-id", "a-1".parse().expect("header"));
+        h.insert("x-forwarded-for", "192.0.2.1".parse().expect("header"));
+        let forwarded = forwarded_for(&h, "198.51.100.7");
+        assert_eq!(forwarded, "192.0.2.1, 198.51.100.7");
+        sign(&key, "GET", "/api/v1/x", &mut h, &forwarded, 1_000);
+        // The proxy then sends the same X-Forwarded-For.
+        crate::set(&mut h, "x-forwarded-for", &forwarded);
+        let got = key.verify("GET", "/api/v1/x", &h, 1_030).expect("verifies");
+        assert_eq!(got.client_ip(), Some("198.51.100.7".parse().expect("ip")));
+        assert_eq!(got.agent_id.as_deref(), Some("a-1"));
+        // A client's own signature headers are stripped before the edge signs.
+        strip(&mut h, None);
+        assert!(h.get(kit::auth::edge::SIGNATURE_HEADER).is_none());
+        assert!(h.get("x-agent-id").is_none());
     }
 }

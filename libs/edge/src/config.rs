@@ -174,6 +174,10 @@ pub struct RateLimitConf {
     pub redis_port: Option<u16>,
     pub redis_database: Option<u32>,
     pub redis_timeout: Option<u64>,
+    /// Kong's own Redis ACL user (`~ratelimit:*`) and its password (a vault reference); the
+    /// gateway's counters go through the fleet's connection, under `gateway:rl:`.
+    pub redis_username: Option<String>,
+    pub redis_password: Option<String>,
 }
 fn consumer() -> String {
     "consumer".into()
@@ -274,6 +278,8 @@ fn s503() -> u16 {
 pub struct AgentPermConf {
     pub permissions_url: String,
     pub service_token: String,
+    /// The key the plugin signs its injected headers with (a vault reference).
+    pub edge_key: String,
     pub required_permission: Option<String>,
     #[serde(default)]
     pub bypass_roles: Vec<String>,

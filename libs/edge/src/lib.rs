@@ -61,6 +61,8 @@ struct Instance {
     scope: String,
     /// agent-permissions: the lookup URL with its host mapped, and the service credential.
     lookup: Option<(String, String)>,
+    /// agent-permissions: the key it signs with.
+    signing: Option<kit::auth::EdgeKey>,
 }
 
 pub(crate) struct RouteRt {
@@ -104,6 +106,12 @@ fn resolve_vault(v: &str, vault: &HashMap<String, String>) -> Result<String, Con
             .ok_or_else(|| ConfigError(format!("vault reference {v}: {name} is not set"))),
         None => Ok(v.to_string()),
     }
+}
+
+/// The plugin's `edge_key` as the services read `FLEET_EDGE_KEY_FILE`: the text, trimmed.
+fn edge_key(text: &str) -> Result<kit::auth::EdgeKey, ConfigError> {
+    kit::auth::EdgeKey::new(text.trim().as_bytes())
+        .map_err(|e| ConfigError(format!("agent-permissions edge_key: {e}")))
 }
 
 /// `http://human-agent:8080/...` with the host mapped to where the service listens here.
@@ -164,17 +172,21 @@ impl Gateway {
                                 .map(|p| (p, "global".to_string()))
                         });
                     if let Some((p, scope)) = found {
-                        let lookup = match p {
-                            Plugin::AgentPermissions(c) => Some((
-                                map_url(&c.permissions_url, &o.upstreams)?.0,
-                                resolve_vault(&c.service_token, &o.vault)?,
-                            )),
-                            _ => None,
+                        let (lookup, signing) = match p {
+                            Plugin::AgentPermissions(c) => (
+                                Some((
+                                    map_url(&c.permissions_url, &o.upstreams)?.0,
+                                    resolve_vault(&c.service_token, &o.vault)?,
+                                )),
+                                Some(edge_key(&resolve_vault(&c.edge_key, &o.vault)?)?),
+                            ),
+                            _ => (None, None),
                         };
                         plugins.push(Instance {
                             plugin: p.clone(),
                             scope,
                             lookup,
+                            signing,
                         });
                     }
                 }
@@ -448,6 +460,12 @@ async fn run(
                     agent::Decision::Proceed(h) => {
                         for (k, v) in h {
                             set(&mut parts.headers, &k, &v);
+                        }
+                        if let Some(key) = &inst.signing {
+                            let forwarded = agent::forwarded_for(&parts.headers, &client_ip);
+                            let (method, path) =
+                                (parts.method.to_string(), parts.uri.path().to_string());
+                            agent::sign(key, &method, &path, &mut parts.headers, &forwarded, now());
                         }
                     }
                     agent::Decision::Deny(status, _, detail) => {

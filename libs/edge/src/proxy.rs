@@ -35,14 +35,8 @@ pub async fn forward(
     for h in HOP_BY_HOP {
         parts.headers.remove(h);
     }
-    let forwarded = match parts
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(prev) => format!("{prev}, {client_ip}"),
-        None => client_ip.to_string(),
-    };
+    // The value the edge signed (agent-permissions), made the same way.
+    let forwarded = crate::agent::forwarded_for(&parts.headers, client_ip);
     if let Some(h) = parts
         .headers
         .get(header::HOST)

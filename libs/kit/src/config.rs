@@ -58,8 +58,18 @@ pub struct FleetConfig {
     pub pool_max: u32,
     pub db_app_role: Option<String>,
     pub jwt: JwtConfig,
-    /// The credential internal callers (Kong, peers) present on internal-only endpoints.
+    /// The retired shared internal credential (`FLEET_INTERNAL_TOKEN(_FILE)`): accepted in
+    /// development only (see [`crate::credentials`]); production refuses to start with it.
     pub internal_token: Option<String>,
+    /// `FLEET_INTERNAL_CALLERS_DIR`: the digests of the internal callers' tokens.
+    pub internal_credentials_dir: Option<PathBuf>,
+    /// `FLEET_METRICS_PORT`: where `/metrics` is served (one target per process).
+    pub metrics_port: Option<u16>,
+    /// `FLEET_EDGE_KEY_FILE`: the key the edge signs its injected headers with.
+    pub edge_key_file: Option<PathBuf>,
+    /// The internal credentials of the one service this configuration was made for (set by
+    /// the runtime for each service's [`crate::Ctx`]).
+    pub(crate) service_credentials: Option<crate::credentials::Credentials>,
     pub otlp_endpoint: Option<String>,
     pub log_format: LogFormat,
     /// Largest request body accepted, in bytes.
@@ -188,6 +198,11 @@ impl FleetConfig {
                 "the internal service token must be at least 32 characters".into(),
             ));
         }
+        if internal_token.is_some() && !dev {
+            return Err(ConfigError(
+                "FLEET_INTERNAL_TOKEN(_FILE) is the retired shared credential: give each caller its own (FLEET_INTERNAL_CREDENTIAL_FILE, FLEET_INTERNAL_CALLERS_DIR)".into(),
+            ));
+        }
         Ok(FleetConfig {
             mode,
             bind_host,
@@ -213,6 +228,10 @@ impl FleetConfig {
                 leeway: Duration::from_secs(parse_u("FLEET_JWT_LEEWAY_SECS", 30)?),
             },
             internal_token,
+            internal_credentials_dir: get("FLEET_INTERNAL_CALLERS_DIR").map(PathBuf::from),
+            metrics_port: port("FLEET_METRICS_PORT")?,
+            edge_key_file: get("FLEET_EDGE_KEY_FILE").map(PathBuf::from),
+            service_credentials: None,
             otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT"),
             log_format: match get("FLEET_LOG_FORMAT").as_deref() {
                 Some("text") => LogFormat::Text,
@@ -609,6 +628,19 @@ mod tests {
         ]))
         .expect("prod config");
         assert!(c.dev_secret("key", || Ok(b"x".to_vec())).is_err());
+    }
+
+    #[test]
+    fn the_shared_internal_token_is_refused_in_production() {
+        let err = FleetConfig::from_map(map(&[
+            ("FLEET_REDIS_URL", "redis://x"),
+            ("FLEET_KAFKA_BOOTSTRAP", "x:9092"),
+            ("FLEET_JWT_ISSUER", "i"),
+            ("FLEET_JWT_AUDIENCE", "a"),
+            ("FLEET_INTERNAL_TOKEN", "0123456789abcdef0123456789abcdef"),
+        ]))
+        .expect_err("must fail");
+        assert!(err.0.contains("retired shared credential"), "{}", err.0);
     }
 
     #[test]

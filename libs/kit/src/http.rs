@@ -141,6 +141,29 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
     Problem::internal(format!("handler panicked: {msg}")).into_response()
 }
 
+/// Verifies the edge's signature over its injected headers ([`auth::edge`]) and, when it
+/// holds, makes what it attests available to the extractors ([`auth::Principal`],
+/// [`ClientIp`]). Without a valid signature the headers are ignored, not refused: a request
+/// straight from a peer is still served, as the token's own rights and from its socket peer.
+async fn trust_edge(
+    axum::extract::State(key): axum::extract::State<Option<auth::EdgeKey>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(key) = &key {
+        let attested = key.verify(
+            req.method().as_str(),
+            req.uri().path(),
+            req.headers(),
+            auth::edge::now(),
+        );
+        if let Some(a) = attested {
+            req.extensions_mut().insert(a);
+        }
+    }
+    next.run(req).await
+}
+
 /// Everything a service's HTTP router is wrapped in.
 pub struct HttpParts {
     pub internal: crate::grpc::InternalAuth,
@@ -151,17 +174,38 @@ pub struct HttpParts {
     pub metrics: Metrics,
     pub readiness: Readiness,
     pub verifier: auth::Verifier,
+    /// The key the edge signs with; `None` trusts no injected header.
+    pub edge: Option<auth::EdgeKey>,
     pub body_limit: usize,
     pub timeout: std::time::Duration,
 }
 
-/// Assembles a service's router: its own routes, `/healthz/*`, `/metrics`, `/openapi.json`
-/// (the document [`crate::openapi::document`] finishes, as `fleet openapi` prints it), then the
-/// middleware.
+/// The metrics port's router: `/metrics` only (the API port does not serve it, so the
+/// monitoring namespace is admitted to this port alone).
+pub fn metrics_router(metrics: Metrics) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let m = metrics.clone();
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    m.render(),
+                )
+            }
+        }),
+    )
+}
+
+/// Assembles a service's router: its own routes, `/healthz/*`, `/openapi.json` (the document
+/// [`crate::openapi::document`] finishes, as `fleet openapi` prints it), then the middleware.
+/// `/metrics` is on its own port ([`metrics_router`]).
 pub fn assemble(routes: Router, openapi: OpenApi, p: HttpParts) -> Router {
     let openapi_json: Arc<String> =
         Arc::new(crate::openapi::document(openapi, p.service, p.summary, p.problems).to_string());
-    let metrics = p.metrics.clone();
     let readiness = p.readiness.clone();
     let system = Router::new()
         .route("/healthz/live", get(|| async { "ok" }))
@@ -170,21 +214,6 @@ pub fn assemble(routes: Router, openapi: OpenApi, p: HttpParts) -> Router {
             get(move || {
                 let r = readiness.clone();
                 async move { r.respond().await }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(move || {
-                let m = metrics.clone();
-                async move {
-                    (
-                        [(
-                            header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        m.render(),
-                    )
-                }
             }),
         )
         .route(
@@ -203,6 +232,7 @@ pub fn assemble(routes: Router, openapi: OpenApi, p: HttpParts) -> Router {
         .merge(system)
         .layer(axum::Extension(p.verifier))
         .layer(axum::Extension(p.internal))
+        .layer(middleware::from_fn_with_state(p.edge, trust_edge))
         .layer(axum::extract::DefaultBodyLimit::max(p.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -351,8 +381,10 @@ mod tests {
     }
 }
 
-/// The client's address: the right-most `X-Forwarded-For` entry (the one the nearest proxy —
-/// Kong — appended, which a client cannot forge), else the socket peer.
+/// The client's address: the right-most `X-Forwarded-For` entry (the one the edge appended)
+/// when the edge's signature over the header verified ([`auth::Attested`]), else the socket
+/// peer. An unsigned `X-Forwarded-For` — from a client or a peer pod — is never used, so it
+/// cannot move lockouts and per-address limits onto someone else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientIp(pub String);
 
@@ -364,14 +396,10 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
         _: &S,
     ) -> Result<Self, Self::Rejection> {
         let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|v| v.parse::<std::net::IpAddr>().is_ok())
-            .map(str::to_string);
+            .extensions
+            .get::<auth::Attested>()
+            .and_then(auth::Attested::client_ip)
+            .map(|ip| ip.to_string());
         let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -403,10 +431,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for UserAgent {
     }
 }
 
-/// An internal caller (Kong, a peer service) presenting the service credential. Routes taking
-/// it answer 401 to anyone else — client tokens included — and Kong never routes them publicly.
-#[derive(Debug, Clone, Copy)]
-pub struct InternalCaller;
+/// An internal caller (Kong, a peer service) presenting its own credential, whose grant on this
+/// service lists the route (`GET /api/v1/agents/{agent_id}/permissions`). Routes taking it
+/// answer 401 to anyone else — client tokens included —, 403 to a known caller the route is not
+/// granted to, and Kong never routes them publicly.
+#[derive(Debug, Clone)]
+pub struct InternalCaller {
+    /// The caller's name (`kong`, a service's name).
+    pub caller: String,
+}
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for InternalCaller {
     type Rejection = Problem;
@@ -423,12 +456,22 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for InternalCaller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if auth.admits(header) {
-            Ok(InternalCaller)
-        } else {
-            Err(Problem::unauthorized(
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_default();
+        match auth
+            .credentials()
+            .check_http(header, parts.method.as_str(), &route)
+        {
+            Ok(caller) => Ok(InternalCaller { caller }),
+            Err(crate::credentials::Refusal::Unknown) => Err(Problem::unauthorized(
                 "this endpoint is for internal callers",
-            ))
+            )),
+            Err(r) => Err(Problem::forbidden(
+                r.message(&format!("{} {route}", parts.method)),
+            )),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! A service crate exports a [`ServiceDef`]; the `fleet` binary and the tests start it with
 //! [`runtime`].
 pub mod config;
+pub mod credentials;
 pub mod grpc;
 pub mod http;
 pub mod input;
@@ -24,7 +25,7 @@ pub use http::{ClientIp, InternalCaller, Json, UserAgent};
 pub use input::Query;
 pub use job::Job;
 pub use problem::{FieldError, Problem, ProblemBody, ProblemType};
-pub use service::{Capabilities, Ctx, Parts, ServiceDef, Status, planned};
+pub use service::{Capabilities, Ctx, Grant, Parts, ServiceDef, Status, planned};
 pub use time::Timestamp;
 pub use uow::{Actor, Audit, AuditContext, Db, Origin, Uow};
 
@@ -44,8 +45,8 @@ pub use {auth, cache, contracts, events, store};
 pub use {axum, sqlx, tonic, utoipa, utoipa_axum};
 
 /// Defines a service's `SERVICE` from its table row (ARCHITECTURE §3) and its builder.
-/// Topics are `kit::contracts::events::topic` constants; `capabilities` and `problems` are
-/// optional (none, and the kit's common problem types only).
+/// Topics are `kit::contracts::events::topic` constants; `capabilities`, `problems` and
+/// `callers` are optional (none, the kit's common problem types only, no internal caller).
 #[macro_export]
 macro_rules! service {
     (
@@ -55,6 +56,8 @@ macro_rules! service {
         prefixes: [$($pre:literal),* $(,)?],
         $(capabilities: $caps:expr,)?
         $(problems: $problems:expr,)?
+        $(seed: $seed:expr,)?
+        $(callers: $callers:expr,)?
         build: $build:expr $(,)?
     ) => {
         static MIGRATIONS: $crate::sqlx::migrate::Migrator = $crate::sqlx::migrate!("./migrations");
@@ -74,6 +77,8 @@ macro_rules! service {
             migrations: &MIGRATIONS,
             capabilities: $crate::service!(@caps $($caps)?),
             problems: $crate::service!(@problems $($problems)?),
+            seed: $crate::service!(@seed $($seed)?),
+            callers: $crate::service!(@callers $($callers)?),
             build: $build,
         };
     };
@@ -81,4 +86,8 @@ macro_rules! service {
     (@caps $caps:expr) => { $caps };
     (@problems) => { &[] };
     (@problems $p:expr) => { $p };
+    (@callers) => { &[] };
+    (@callers $c:expr) => { $c };
+    (@seed) => { None };
+    (@seed $s:expr) => { Some($s) };
 }

@@ -24,6 +24,8 @@ pub struct Shared {
     pub producer: events::Producer,
     pub verifier: auth::Verifier,
     pub signer: Option<auth::Signer>,
+    /// The key the edge signs its injected headers with; `None`: they are never trusted.
+    pub edge: Option<auth::EdgeKey>,
 }
 
 impl Shared {
@@ -61,14 +63,56 @@ impl Shared {
     ) -> anyhow::Result<Self> {
         let redis = cache::connect(&config.redis_url, 32)?;
         let producer = events::Producer::new(&config.kafka)?;
+        let edge = edge_key(&config)?;
         Ok(Shared {
             config: Arc::new(config),
             redis,
             producer,
             verifier,
             signer,
+            edge,
         })
     }
+}
+
+/// The edge key: `FLEET_EDGE_KEY_FILE` (at least 32 bytes); in development without one, a key
+/// generated once into the state directory (`var/edge-key`), which `fleet gateway` reads too.
+/// Production without one trusts no edge header (said once in the log).
+pub fn edge_key(config: &FleetConfig) -> anyhow::Result<Option<auth::EdgeKey>> {
+    match edge_key_bytes(config)? {
+        Some(k) => Ok(Some(auth::EdgeKey::new(&k).context("FLEET_EDGE_KEY_FILE")?)),
+        None => {
+            tracing::warn!(
+                "FLEET_EDGE_KEY_FILE is not set: X-Agent-* and X-Forwarded-For from the edge are never trusted (tokens' own permissions, socket peer addresses)"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// The edge key's bytes (the file's text, trimmed), as the edge is given them too.
+pub fn edge_key_bytes(config: &FleetConfig) -> anyhow::Result<Option<Vec<u8>>> {
+    let bytes = match &config.edge_key_file {
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("FLEET_EDGE_KEY_FILE: cannot read {}", path.display()))?,
+        None if config.is_dev() => config
+            .dev_secret("edge-key", || {
+                let mut raw = [0u8; 32];
+                getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+                Ok(raw
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+                    .into_bytes())
+            })
+            .context("development edge key (or set FLEET_EDGE_KEY_FILE)")?,
+        None => return Ok(None),
+    };
+    Ok(Some(
+        String::from_utf8(bytes.clone())
+            .map(|t| t.trim().as_bytes().to_vec())
+            .unwrap_or(bytes),
+    ))
 }
 
 fn load_signer(config: &FleetConfig, needed: bool) -> anyhow::Result<Option<auth::Signer>> {
@@ -125,23 +169,34 @@ fn load_signer(config: &FleetConfig, needed: bool) -> anyhow::Result<Option<auth
 }
 
 impl Shared {
-    /// The resources `def` is built from.
-    pub fn ctx(&self, def: &'static ServiceDef, db: store::PgPool, metrics: Metrics) -> Ctx {
-        Ctx {
+    /// The resources `def` is built from. Its configuration carries its own internal
+    /// credentials (`single`: this process serves only it).
+    pub fn ctx(
+        &self,
+        def: &'static ServiceDef,
+        db: store::PgPool,
+        metrics: Metrics,
+        single: bool,
+    ) -> anyhow::Result<Ctx> {
+        let credentials =
+            crate::credentials::Credentials::load(&self.config, def.name, def.callers, single)
+                .with_context(|| format!("{}: internal credentials", def.name))?;
+        let mut config = (*self.config).clone();
+        config.service_credentials = Some(credentials);
+        // A namespace keeps separate fleets (tests) sharing one Redis apart.
+        let keys = cache::KeySpace::new(self.config.redis_namespace(), def.name);
+        Ok(Ctx {
             name: def.name,
-            config: self.config.clone(),
+            config: Arc::new(config),
             db,
             redis: self.redis.clone(),
             producer: self.producer.clone(),
             verifier: self.verifier.clone(),
             signer: self.signer.clone(),
-            // A namespace keeps separate fleets (tests) sharing one Redis apart.
-            limiter: cache::RateLimiter::new(
-                self.redis.clone(),
-                format!("{}{}", self.config.redis_namespace(), def.name),
-            ),
+            limiter: cache::RateLimiter::new(self.redis.clone(), &keys),
+            keys,
             metrics,
-        }
+        })
     }
 }
 
@@ -152,7 +207,7 @@ pub async fn describe(
 ) -> anyhow::Result<serde_json::Value> {
     let url = shared.config.database_url(def, false)?;
     let db = store::connect_lazy(&store::PoolConfig::new(url, "fleet-describe"))?;
-    let parts = (def.build)(shared.ctx(def, db, Metrics::new(def.name)))
+    let parts = (def.build)(shared.ctx(def, db, Metrics::new(def.name), false)?)
         .await
         .with_context(|| format!("building {}", def.name))?;
     let (_, openapi) = parts.router.split_for_parts();
@@ -173,6 +228,8 @@ pub struct Running {
     pub name: &'static str,
     pub http: SocketAddr,
     pub grpc: SocketAddr,
+    /// `/metrics` (its own port).
+    pub metrics: SocketAddr,
     pub readiness: Readiness,
     pub db: store::PgPool,
 }
@@ -249,11 +306,13 @@ pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fle
         shutdown.clone(),
     )));
     let mut services = Vec::new();
+    let single = launches.len() == 1;
     for l in launches {
         let def = l.def;
         let metrics = Metrics::new(def.name);
         let metrics_handle = metrics.clone();
-        let ctx = shared.ctx(def, l.db.clone(), metrics.clone());
+        let ctx = shared.ctx(def, l.db.clone(), metrics.clone(), single)?;
+        let credentials = ctx.config.service_credentials.clone().unwrap_or_default();
         let parts = (def.build)(ctx)
             .await
             .with_context(|| format!("building {}", def.name))?;
@@ -269,13 +328,14 @@ pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fle
             routes,
             openapi,
             HttpParts {
-                internal: crate::grpc::InternalAuth::new(&shared.config),
+                internal: crate::grpc::InternalAuth::from_credentials(credentials.clone()),
                 service: def.name,
                 summary: def.summary,
                 problems: def.problems,
                 metrics,
                 readiness: readiness.clone(),
                 verifier: shared.verifier.clone(),
+                edge: shared.edge.clone(),
                 body_limit: shared.config.body_limit,
                 timeout: shared.config.request_timeout,
             },
@@ -286,8 +346,22 @@ pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fle
         let grpc_listener = TcpListener::bind(l.grpc)
             .await
             .with_context(|| format!("{}: binding gRPC {}", def.name, l.grpc))?;
+        let metrics_at = metrics_addr(&shared.config, def, l.http, single);
+        let metrics_listener = TcpListener::bind(metrics_at)
+            .await
+            .with_context(|| format!("{}: binding metrics {metrics_at}", def.name))?;
         let http_addr = http_listener.local_addr()?;
         let grpc_addr = grpc_listener.local_addr()?;
+        let metrics_addr = metrics_listener.local_addr()?;
+        let (m, token) = (metrics_handle.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(metrics_listener, crate::http::metrics_router(m))
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(service = def.name, error = %e, "metrics server failed");
+            }
+        }));
 
         let token = shutdown.clone();
         tasks.push(tokio::spawn(async move {
@@ -312,7 +386,10 @@ pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fle
             .build_v1()?;
         let mut grpc = parts.grpc;
         grpc.add_service(health).add_service(reflection);
-        let routes = grpc.routes();
+        // Every method is checked against the service's allow-list before its handler runs.
+        let routes = tonic::service::Routes::from(grpc.routes().into_axum_router().layer(
+            axum::middleware::from_fn_with_state(credentials.clone(), crate::grpc::gate),
+        ));
         let token = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
@@ -380,6 +457,7 @@ pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fle
             name: def.name,
             http: http_addr,
             grpc: grpc_addr,
+            metrics: metrics_addr,
             readiness,
             db: l.db,
         });
@@ -391,12 +469,29 @@ pub async fn start(shared: &Shared, launches: Vec<Launch>) -> anyhow::Result<Fle
     })
 }
 
+/// Where `def` serves `/metrics`: an ephemeral port beside an ephemeral HTTP port (tests),
+/// `FLEET_METRICS_PORT` for a process serving one target, else its local metrics port.
+fn metrics_addr(cfg: &FleetConfig, def: &ServiceDef, http: SocketAddr, single: bool) -> SocketAddr {
+    let port = if http.port() == 0 {
+        0
+    } else {
+        match cfg.metrics_port {
+            Some(p) if single => p,
+            _ => def.metrics_port().saturating_add(cfg.port_offset),
+        }
+    };
+    SocketAddr::new(http.ip(), port)
+}
+
 /// Resolves the addresses and pools of `defs` from configuration and starts them.
 pub async fn serve(shared: &Shared, defs: &[&'static ServiceDef]) -> anyhow::Result<Fleet> {
     let cfg = &shared.config;
     let single = defs.len() == 1;
-    if !single && (cfg.http_port.is_some() || cfg.grpc_port.is_some()) {
-        anyhow::bail!("FLEET_HTTP_PORT and FLEET_GRPC_PORT apply only when serving one target");
+    if !single && (cfg.http_port.is_some() || cfg.grpc_port.is_some() || cfg.metrics_port.is_some())
+    {
+        anyhow::bail!(
+            "FLEET_HTTP_PORT, FLEET_GRPC_PORT and FLEET_METRICS_PORT apply only when serving one target"
+        );
     }
     let mut launches = Vec::new();
     for def in defs {
@@ -467,6 +562,11 @@ pub async fn migrate(cfg: &FleetConfig, defs: &[&'static ServiceDef]) -> anyhow:
         store::migrate(&pool, def.migrations, cfg.db_app_role.as_deref())
             .await
             .with_context(|| format!("migrating {}", def.name))?;
+        if let Some(seed) = def.seed {
+            seed(pool.clone())
+                .await
+                .with_context(|| format!("seeding {}", def.name))?;
+        }
         pool.close().await;
         tracing::info!(service = def.name, "migrated");
     }

@@ -54,7 +54,47 @@ pub struct ServiceDef {
     pub capabilities: Capabilities,
     /// Its own problem types (the kit's common ones are added), documented in its OpenAPI.
     pub problems: &'static [problem::ProblemType],
+    /// Data the service ships in the repository, loaded by `fleet migrate` after the
+    /// migrations (as the owning role); it must be idempotent. `None` for most services.
+    pub seed: Option<Seed>,
+    /// Which internal caller may call which of its gRPC methods and internal HTTP routes;
+    /// anything not listed is refused (PERMISSION_DENIED / 403).
+    pub callers: &'static [Grant],
     pub build: fn(Ctx) -> BoxFuture<anyhow::Result<Parts>>,
+}
+
+/// A service's seed: given its database (owner connection), loads what it ships.
+pub type Seed = fn(store::PgPool) -> BoxFuture<anyhow::Result<()>>;
+
+/// What one internal caller (`kong`, or a service by name) may call on a service.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant {
+    pub caller: &'static str,
+    /// Full gRPC method paths: `/workflow.org_auth.v1.OrgAuth/CreateAgentUser`.
+    pub grpc: &'static [&'static str],
+    /// Internal HTTP routes as `METHOD /route/{param}` (the route's template):
+    /// `GET /api/v1/agents/{agent_id}/permissions`.
+    pub http: &'static [&'static str],
+}
+
+impl Grant {
+    /// gRPC methods for `caller`.
+    pub const fn grpc(caller: &'static str, methods: &'static [&'static str]) -> Grant {
+        Grant {
+            caller,
+            grpc: methods,
+            http: &[],
+        }
+    }
+
+    /// Internal HTTP routes for `caller`.
+    pub const fn http(caller: &'static str, routes: &'static [&'static str]) -> Grant {
+        Grant {
+            caller,
+            grpc: &[],
+            http: routes,
+        }
+    }
 }
 
 /// What a service needs of the process it runs in, so the binary never tests a name.
@@ -78,6 +118,11 @@ impl ServiceDef {
     pub fn env_prefix(&self) -> String {
         self.name.to_ascii_uppercase().replace('-', "_")
     }
+
+    /// Its local metrics port (`/metrics` only): the gRPC port plus 100 (9100 → 9200).
+    pub fn metrics_port(&self) -> u16 {
+        self.grpc_port.saturating_add(100)
+    }
 }
 
 impl std::fmt::Debug for ServiceDef {
@@ -100,6 +145,8 @@ pub struct Ctx {
     /// The token signer (present in the process that issues tokens).
     pub signer: Option<auth::Signer>,
     pub limiter: cache::RateLimiter,
+    /// The service's own Redis key space (`<service>:…`): every key it writes goes under it.
+    pub keys: cache::KeySpace,
     pub metrics: Metrics,
 }
 

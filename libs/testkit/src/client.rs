@@ -164,6 +164,9 @@ impl Svc {
             token: None,
             body: None,
             follow_redirects: true,
+            // Requests reach the service as through the edge: what the edge would inject is
+            // signed with the service's edge key.
+            edge: self.spawned.shared.edge.clone(),
         }
     }
 
@@ -250,9 +253,48 @@ pub struct Request<'a> {
     token: Option<String>,
     body: Option<Body>,
     follow_redirects: bool,
+    edge: Option<kit::auth::EdgeKey>,
+}
+
+/// The edge's signature headers for a request with these headers and bearer token.
+pub fn edge_headers(
+    key: &kit::auth::EdgeKey,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    token: Option<&str>,
+) -> [(String, String); 2] {
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let authorization = token.map(|t| format!("Bearer {t}"));
+    let time = kit::auth::edge::now();
+    let signature = key.sign(&kit::auth::edge::Signed {
+        method,
+        path: path.split('?').next().unwrap_or(path),
+        authorization: authorization.as_deref().or(find("authorization")),
+        agent_id: find(kit::auth::edge::AGENT_ID_HEADER),
+        permissions: find(kit::auth::edge::AGENT_PERMISSIONS_HEADER),
+        forwarded_for: find(kit::auth::edge::FORWARDED_FOR_HEADER),
+        time,
+    });
+    [
+        (kit::auth::edge::TIME_HEADER.to_string(), time.to_string()),
+        (kit::auth::edge::SIGNATURE_HEADER.to_string(), signature),
+    ]
 }
 
 impl Request<'_> {
+    /// Sends the request as a peer pod would, straight to the service: nothing is signed, so
+    /// the service must ignore any `X-Agent-*` or `X-Forwarded-For` it carries.
+    pub fn unsigned(mut self) -> Self {
+        self.edge = None;
+        self
+    }
+
     /// Answers a redirect itself instead of following it.
     pub fn no_redirects(mut self) -> Self {
         self.follow_redirects = false;
@@ -362,6 +404,18 @@ impl Request<'_> {
         }
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
+        }
+        if let Some(key) = &self.edge {
+            let signed = edge_headers(
+                key,
+                self.method.as_str(),
+                &self.path,
+                &self.headers,
+                self.token.as_deref(),
+            );
+            for (k, v) in signed {
+                req = req.header(k, v);
+            }
         }
         match self.body {
             Some(Body::Json(b)) => req = req.json(&b),

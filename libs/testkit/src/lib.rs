@@ -25,6 +25,8 @@ use kit::{
 };
 use uuid::Uuid;
 
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod client;
 pub mod examples;
 pub mod mailbox;
@@ -319,6 +321,8 @@ pub struct Spawned {
     /// `http://127.0.0.1:<port>`
     pub base: String,
     pub grpc: String,
+    /// `http://127.0.0.1:<port>/metrics`: the metrics port.
+    pub metrics: String,
     pub http: reqwest::Client,
     /// Where the service's file mailbox writes.
     pub mailbox: std::path::PathBuf,
@@ -342,12 +346,22 @@ impl Spawned {
         body: Option<serde_json::Value>,
         headers: &[(&str, &str)],
     ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
-        let mut req = self.http.request(method, self.url(path));
+        let mut req = self.http.request(method.clone(), self.url(path));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
         if let Some(t) = token {
             req = req.bearer_auth(t);
+        }
+        // As through the edge: its injected headers signed.
+        if let Some(key) = &self.shared.edge {
+            let owned: Vec<(String, String)> = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            for (k, v) in client::edge_headers(key, method.as_str(), path, &owned, token) {
+                req = req.header(k, v);
+            }
         }
         if let Some(b) = body {
             req = req.json(&b);
@@ -459,6 +473,7 @@ pub async fn spawn_with_tokens(
     Ok(Spawned {
         base: format!("http://{}", svc.http),
         grpc: format!("http://{}", svc.grpc),
+        metrics: format!("http://{}/metrics", svc.metrics),
         fleet,
         db,
         tokens,

@@ -29,6 +29,8 @@ pub static SERVICE: ServiceDef = ServiceDef {
     migrations: &MIGRATIONS,
     capabilities: kit::Capabilities::NONE,
     problems: &[],
+    seed: None,
+    callers: SAMPLE_CALLERS,
     build,
 };
 
@@ -116,6 +118,33 @@ async fn broken(
     Ok("unreachable".into())
 }
 
+/// Who the request acts as, as the kit's extractors see it: the agent's permissions and the
+/// client address (what the edge's headers may change when signed).
+#[utoipa::path(get, path = "/api/v1/things-whoami", responses((status = 200)))]
+async fn whoami(p: Principal, ip: kit::ClientIp) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "permissions": p.agent.map(|a| a.permissions),
+        "client_ip": ip.0,
+    }))
+}
+
+/// An internal route (granted to the caller `reporter` only).
+#[utoipa::path(get, path = "/api/v1/things-internal", tag = "internal", responses((status = 200)))]
+async fn internal(c: kit::InternalCaller) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "caller": c.caller }))
+}
+
+/// Internal callers of the sample: `reporter` may call the internal route and gRPC
+/// reflection; `auditor` is known but granted nothing.
+pub static SAMPLE_CALLERS: &[kit::Grant] = &[
+    kit::Grant {
+        caller: "reporter",
+        grpc: &["/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"],
+        http: &["GET /api/v1/things-internal"],
+    },
+    kit::Grant::http("auditor", &[]),
+];
+
 /// A handler that panics.
 #[utoipa::path(get, path = "/api/v1/things-panic", responses((status = 500)))]
 async fn panics() -> &'static str {
@@ -132,6 +161,8 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             .routes(utoipa_axum::routes!(read))
             .routes(utoipa_axum::routes!(broken))
             .routes(utoipa_axum::routes!(panics))
+            .routes(utoipa_axum::routes!(whoami))
+            .routes(utoipa_axum::routes!(internal))
             .with_state(State { db: ctx.db });
         Ok(Parts::new(router))
     })

@@ -1,16 +1,71 @@
-//! config (service 10): Configuration documents, schemas, per-tenant overrides, feature flags, change streams.
+//! config (service 10): versioned, schema-validated configuration documents in layers
+//! (platform defaults → tier → tenant → environment) with an effective view that names the
+//! source of every value, feature flags evaluated with Unleash's bucketing, and the change
+//! stream every service's config client follows (`libs/config-client`).
 //!
-//! Not built yet: it serves the runtime's endpoints only (health, readiness, metrics, OpenAPI,
-//! gRPC health and reflection) and owns its database with the platform tables.
+//! | layer | modules |
+//! |---|---|
+//! | names, parsing, rules | `names`, `yaml`, `slot`, `problems`, `etag` (and the shared domain in `config_client`) |
+//! | tables | `rows` (documents, versions, checks, the change log), `audit` |
+//! | resources | `documents`, `schemas`, `flags`, `grpc`, `changes` (the Watch stream's source) |
+//! | data shipped | `seed` (`defaults/`, `schemas/`), run by `fleet migrate` |
+use kit::{
+    Ctx, Db, Parts, contracts::events::topic,
+    contracts::workflow::config::v1::config_server::ConfigServer, service::BoxFuture,
+    utoipa_axum::router::OpenApiRouter,
+};
 
-use kit::contracts::events::topic;
+mod audit;
+mod changes;
+mod documents;
+mod etag;
+mod flags;
+mod grpc;
+pub mod names;
+pub mod problems;
+mod rows;
+mod schemas;
+pub mod seed;
+mod slot;
+pub mod yaml;
 
 kit::service! {
     name: "config", number: "10",
     summary: "Configuration documents, schemas, per-tenant overrides, feature flags, change streams",
-    status: Planned, http: 8110, grpc: 9110, database: "config",
+    status: Partial, http: 8110, grpc: 9110, database: "config",
     publishes: [topic::CONFIG],
     consumes: [],
     prefixes: ["/api/v1/configs", "/api/v1/schemas", "/api/v1/flags"],
-    build: kit::planned,
+    problems: problems::ALL,
+    seed: seed::run,
+    callers: grpc::CALLERS,
+    build: build,
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub db: Db,
+    pub hub: changes::Hub,
+}
+
+fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
+    Box::pin(async move {
+        let db = Db::new(ctx.db.clone(), SERVICE.name);
+        let state = AppState {
+            hub: changes::Hub::start(&db),
+            db,
+        };
+        let router = OpenApiRouter::new()
+            .merge(documents::routes())
+            .merge(schemas::routes())
+            .merge(flags::routes())
+            .with_state(state.clone());
+        let mut parts = Parts::new(router);
+        parts.grpc.add_service(ConfigServer::with_interceptor(
+            grpc::Api(state),
+            kit::grpc::InternalAuth::new(&ctx.config),
+        ));
+        Ok(parts)
+    })
 }

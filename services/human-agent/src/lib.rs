@@ -73,6 +73,8 @@ kit::service! {
     consumes: [topic::AUTH, topic::MONITORING, topic::CONVERSATION],
     prefixes: ["/api/v1/agents"],
     problems: problems::ALL,
+    // Kong's permissions lookup (deploy/kong, agent-permissions).
+    callers: &[kit::Grant::http("kong", &["GET /api/v1/agents/{agent_id}/permissions"])],
     build: build,
 }
 

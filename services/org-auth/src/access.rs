@@ -14,6 +14,32 @@ enum Mode {
     Write,
 }
 
+/// 403 unless the caller is a platform admin (what the platform's operators alone may do).
+pub(crate) fn platform_admin(p: &Principal) -> Result<(), Problem> {
+    if p.is_platform_admin() {
+        Ok(())
+    } else {
+        Err(Problem::forbidden("only a platform admin may do this"))
+    }
+}
+
+/// A caller that is a platform admin, checked before the body is read (anyone else learns
+/// nothing, not even what the body should hold).
+pub(crate) struct PlatformAdmin(pub Principal);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PlatformAdmin {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &S,
+    ) -> Result<Self, Problem> {
+        let p = Principal::from_request_parts(parts, s).await?;
+        platform_admin(&p)?;
+        Ok(PlatformAdmin(p))
+    }
+}
+
 /// A read-only unit of work for a member of `org` (any role).
 pub(crate) async fn member(s: &AppState, p: &Principal, org: Uuid) -> Result<Uow, Problem> {
     Ok(enter(s, p, org, Mode::Read).await?.0)

@@ -33,6 +33,7 @@ mod accounts;
 mod activity;
 pub mod admin;
 mod agent_roles;
+mod assignments;
 mod assisted;
 mod audit;
 mod audit_log;
@@ -51,6 +52,7 @@ mod security;
 mod sessions;
 mod settings;
 mod signup;
+mod users;
 
 /// RFC 4226 HOTP, for clients and tests computing TOTP codes.
 pub use mfa::{base32_decode, hotp, totp_code};
@@ -67,6 +69,11 @@ kit::service! {
     prefixes: ["/api/v1/auth", "/api/v1/organizations", "/api/v1/invitations", "/.well-known"],
     capabilities: kit::Capabilities::TOKEN_ISSUER,
     problems: problems::ALL,
+    // human-agent creates agents' logins and reads users (ARCHITECTURE §7).
+    callers: &[kit::Grant::grpc("human-agent", &[
+        "/workflow.org_auth.v1.OrgAuth/CreateAgentUser",
+        "/workflow.org_auth.v1.OrgAuth/GetUser",
+    ])],
     build: build,
 }
 
@@ -128,6 +135,7 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             .merge(members::routes())
             .merge(audit_log::routes())
             .merge(assisted::routes())
+            .merge(users::routes())
             .with_state(state.clone());
         let mut parts = Parts::new(router);
         parts.grpc.add_service(
@@ -142,13 +150,19 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
             &[topic::AGENT],
             agent_roles::AgentRoles(state.db.clone(), state.revoking.clone()),
         ));
+        // Which clients are assigned to which agent, for the agents' view of assisted accounts.
+        parts.consumers.push(ConsumerSpec::new(
+            "org-auth.agent-assignments",
+            &[topic::AGENT],
+            assignments::Assignments(state.db.clone()),
+        ));
         parts.jobs = jobs(&state, &settings);
         Ok(parts)
     })
 }
 
 /// The periodic work: members' noted activity written, unclaimed assisted accounts reminded
-/// and expired.
+/// and expired, audit entries past their retention deleted.
 fn jobs(state: &AppState, settings: &settings::Settings) -> Vec<Job> {
     let s = state.clone();
     let activity = Job::every("member-activity", settings.activity_flush, move || {
@@ -170,5 +184,18 @@ fn jobs(state: &AppState, settings: &settings::Settings) -> Vec<Job> {
             }
         },
     );
-    vec![activity, expiry]
+    let db = state.db.clone();
+    let days = settings.audit_retention_days;
+    let retention = Job::every(
+        "audit-retention",
+        settings.audit_retention_sweep,
+        move || {
+            let db = db.clone();
+            async move {
+                audit_log::retention::purge(&db, days).await?;
+                anyhow::Ok(())
+            }
+        },
+    );
+    vec![activity, expiry, retention]
 }

@@ -158,3 +158,23 @@ pub fn claimed(to: &str, company: &str, dashboard: &str) -> Email {
         html: None,
     }
 }
+
+/// To a platform admin: assisted accounts that expired unclaimed, for follow-up (one line each:
+/// company, client address, the agent who created it).
+pub fn accounts_expired(to: &str, expired: &[(String, String, String)], app_url: &str) -> Email {
+    let lines: Vec<String> = expired
+        .iter()
+        .map(|(company, client, agent)| format!("- {company} ({client}), created by agent {agent}"))
+        .collect();
+    let n = expired.len();
+    Email {
+        to: to.into(),
+        subject: format!("{n} assisted account(s) expired unclaimed"),
+        text: format!(
+            "These assisted accounts reached the end of their claim period unclaimed and are now \
+             locked:\n\n{}\n\nFollow up with the clients, or review them at {app_url}/admin/assisted-accounts.\n",
+            lines.join("\n")
+        ),
+        html: None,
+    }
+}

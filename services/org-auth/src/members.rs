@@ -21,6 +21,7 @@ use crate::{
     audit::Entry,
     problems,
     rules::{AccountStatus, Permissions, Role},
+    sessions,
 };
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -308,7 +309,7 @@ async fn unlock_member(
     if !is_member(&mut uow, org, user).await? {
         return Err(Problem::not_found("member"));
     }
-    let unlocked = unlock(&mut uow, user).await?;
+    let unlocked = sessions::unlock(&mut uow, user).await?;
     uow.audit(Entry::new("account_unlocked").user(user).by_actor())
         .await?;
     uow.commit().await?;
@@ -326,15 +327,4 @@ async fn is_member(conn: &mut PgConnection, org: Uuid, user: Uuid) -> Result<boo
     .bind(user)
     .fetch_one(conn)
     .await?)
-}
-
-/// Lifts `user`'s lockout; whether it was locked.
-async fn unlock(conn: &mut PgConnection, user: Uuid) -> Result<bool, Problem> {
-    let lifted = sqlx::query(
-        "UPDATE users SET locked_until = NULL, failed_login_count = 0 WHERE id = $1 AND locked_until IS NOT NULL",
-    )
-    .bind(user)
-    .execute(conn)
-    .await?;
-    Ok(lifted.rows_affected() == 1)
 }

@@ -206,6 +206,28 @@ pub const BUSY: ProblemType = ProblemType::new(
     "Too many password checks at once: retry after `Retry-After` seconds.",
 );
 
+pub const CURRENT_PASSWORD_INVALID: ProblemType = ProblemType::new(
+    400,
+    "current-password-invalid",
+    "Bad Request",
+    "The current password given to change it is wrong; it counts toward the sign-in lockout.",
+);
+
+pub const PASSWORD_CHANGED_MEANWHILE: ProblemType = ProblemType::new(
+    409,
+    "password-changed-meanwhile",
+    "Conflict",
+    "The password was changed by another request while this one was checked: sign in again.",
+);
+
+pub const USER_STATE: ProblemType = ProblemType::new(
+    409,
+    "user-state",
+    "Conflict",
+    "The account is not in a state the change applies to (deactivating an account that is not \
+     active, reactivating one that is not deactivated, deactivating one's own login).",
+);
+
 pub const ALL: &[ProblemType] = &[
     INVALID_CREDENTIALS,
     ACCOUNT_LOCKED,
@@ -235,6 +257,9 @@ pub const ALL: &[ProblemType] = &[
     UPSTREAM,
     LOGIN_DELAYED,
     BUSY,
+    CURRENT_PASSWORD_INVALID,
+    PASSWORD_CHANGED_MEANWHILE,
+    USER_STATE,
 ];
 
 #[cfg(test)]

@@ -46,8 +46,39 @@ impl Revoking {
         org: Option<Uuid>,
         reason: Reason,
     ) -> Result<u64, Problem> {
-        self.sessions_of(w, user, org, reason).await?;
-        sessions::revoke_user(w, user, org, reason.as_str()).await
+        self.sessions_of(w, user, org, None, reason).await?;
+        sessions::revoke_user(w, user, org, None, reason.as_str()).await
+    }
+
+    /// Ends every sign-in of `user` but `keep` (the one asking, after a password change).
+    pub async fn end_others(
+        &self,
+        w: &mut impl Work,
+        user: Uuid,
+        keep: Option<Uuid>,
+        reason: Reason,
+    ) -> Result<u64, Problem> {
+        self.sessions_of(w, user, None, keep, reason).await?;
+        sessions::revoke_user(w, user, None, keep, reason.as_str()).await
+    }
+
+    /// Revokes the live temporary-access grants given to `agent_user` (a deactivated login
+    /// keeps no delegated access either).
+    pub async fn grants_to(
+        &self,
+        w: &mut impl Work,
+        agent_user: Uuid,
+        reason: Reason,
+    ) -> Result<(), Problem> {
+        let grants: Vec<(Uuid, Uuid, Timestamp)> = sqlx::query_as(
+            "UPDATE access_grants SET revoked_at = now() \
+              WHERE granted_to = $1 AND revoked_at IS NULL \
+              RETURNING id, organization_id, expires_at",
+        )
+        .bind(agent_user)
+        .fetch_all(&mut **w)
+        .await?;
+        self.publish_grants(w, grants, reason).await
     }
 
     /// Revokes the live temporary-access grants of `user` (recorded and published).
@@ -65,6 +96,16 @@ impl Revoking {
         .bind(user)
         .fetch_all(&mut **w)
         .await?;
+        self.publish_grants(w, grants, reason).await
+    }
+
+    /// Publishes the end of each of `grants` (id, organisation, end).
+    async fn publish_grants(
+        &self,
+        w: &mut impl Work,
+        grants: Vec<(Uuid, Uuid, Timestamp)>,
+        reason: Reason,
+    ) -> Result<(), Problem> {
         for (grant, org, expires) in grants {
             let r = Revocation {
                 session_id: grant,
@@ -90,23 +131,26 @@ impl Revoking {
         self.publish(w, org, r, reason).await
     }
 
-    /// The sessions of `user` that may still have a live access token: the families with a
-    /// token issued within one access-token lifetime.
+    /// The sessions of `user` (but `keep`) that may still have a live access token: the
+    /// families with a token issued within one access-token lifetime.
     async fn sessions_of(
         &self,
         w: &mut impl Work,
         user: Uuid,
         org: Option<Uuid>,
+        keep: Option<Uuid>,
         reason: Reason,
     ) -> Result<(), Problem> {
         let families: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
             "SELECT DISTINCT family_id, organization_id FROM refresh_tokens \
               WHERE user_id = $1 AND ($2::uuid IS NULL OR organization_id = $2) \
-                AND created_at > now() - make_interval(secs => $3)",
+                AND created_at > now() - make_interval(secs => $3) \
+                AND ($4::uuid IS NULL OR family_id <> $4)",
         )
         .bind(user)
         .bind(org)
         .bind((self.access_ttl_secs + LEEWAY_SECS) as f64)
+        .bind(keep)
         .fetch_all(&mut **w)
         .await?;
         for (family, in_org) in families {

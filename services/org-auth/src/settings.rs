@@ -1,7 +1,7 @@
 //! The service's own settings, read once at start: a malformed value stops start-up naming
 //! the variable. (The OAuth providers are read where they are built.)
 use std::{
-    num::{NonZeroU64, NonZeroUsize},
+    num::{NonZeroU32, NonZeroU64, NonZeroUsize},
     time::Duration,
 };
 
@@ -12,6 +12,8 @@ use crate::security::HashBound;
 /// Four hashes at once hold 76 MiB at most: room to spare in a 512 MiB pod.
 const HASHES_AT_ONCE: NonZeroUsize = NonZeroUsize::new(4).expect("4 is not zero");
 const HASH_WAIT_MS: NonZeroU64 = NonZeroU64::new(2000).expect("2000 is not zero");
+/// A year of audit entries is kept.
+const AUDIT_RETENTION_DAYS: NonZeroU32 = NonZeroU32::new(365).expect("365 is not zero");
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -28,6 +30,11 @@ pub struct Settings {
     /// each) and how long a request waits for a turn before it is answered 503
     /// (`ORG_AUTH_HASH_WAIT_MS`, 2000 by default).
     pub hashing: HashBound,
+    /// How many days audit entries are kept (`ORG_AUTH_AUDIT_RETENTION_DAYS`, 365 by default).
+    pub audit_retention_days: u32,
+    /// How often older entries are deleted (`ORG_AUTH_AUDIT_RETENTION_SWEEP_SECS`, 3600 by
+    /// default).
+    pub audit_retention_sweep: Duration,
 }
 
 impl Settings {
@@ -50,6 +57,13 @@ impl Settings {
                         .get(),
                 ),
             },
+            audit_retention_days: config
+                .parse_or("ORG_AUTH_AUDIT_RETENTION_DAYS", AUDIT_RETENTION_DAYS)?
+                .get(),
+            audit_retention_sweep: config.secs_or(
+                "ORG_AUTH_AUDIT_RETENTION_SWEEP_SECS",
+                Duration::from_secs(3600),
+            )?,
         })
     }
 }
@@ -105,12 +119,16 @@ mod tests {
         assert_eq!(d.app_url, "http://localhost:3000");
         assert_eq!(d.hashing.permits, 4);
         assert_eq!(d.hashing.wait, Duration::from_secs(2));
+        assert_eq!(d.audit_retention_days, 365);
+        assert_eq!(d.audit_retention_sweep, Duration::from_secs(3600));
         let s = read(&[
             ("ORG_AUTH_EXPIRY_SWEEP_SECS", "5"),
             ("APP_BASE_URL", "https://app.workflow.com/"),
             ("ORG_AUTH_HASH_CONCURRENCY", "2"),
             ("ORG_AUTH_HASH_WAIT_MS", "250"),
+            ("ORG_AUTH_AUDIT_RETENTION_DAYS", "90"),
         ])?;
+        assert_eq!(s.audit_retention_days, 90);
         assert_eq!(s.expiry_sweep, Duration::from_secs(5));
         assert_eq!(s.app_url, "https://app.workflow.com");
         assert_eq!(s.hashing.permits, 2);
@@ -125,6 +143,19 @@ mod tests {
                 let err = read(&[(key, bad)]).expect_err(bad).to_string();
                 assert!(err.contains(key), "{key}={bad}: {err}");
             }
+        }
+    }
+
+    #[test]
+    fn a_zero_or_malformed_retention_stops_start_up_naming_the_variable() {
+        for bad in ["0", "-1", "a year", "1.5"] {
+            let err = read(&[("ORG_AUTH_AUDIT_RETENTION_DAYS", bad)])
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                err.contains("ORG_AUTH_AUDIT_RETENTION_DAYS"),
+                "{bad}: {err}"
+            );
         }
     }
 

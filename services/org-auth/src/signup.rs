@@ -469,7 +469,7 @@ async fn use_link(
 
 /// One link spent, the user's other outstanding links (resets, a first password) stop working:
 /// an older mail, wherever it went, cannot set the password again.
-async fn void_other_links(conn: &mut PgConnection, user: Uuid) -> Result<(), Problem> {
+pub(crate) async fn void_other_links(conn: &mut PgConnection, user: Uuid) -> Result<(), Problem> {
     sqlx::query(
         "UPDATE password_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
     )

@@ -193,30 +193,38 @@ fn tampered_payloads_and_garbage_are_rejected() {
 }
 
 #[test]
-fn agent_headers_are_trusted_only_for_the_tokens_own_agent() {
+fn agent_headers_are_trusted_only_when_attested_for_the_tokens_own_agent() {
     let (user, agent) = (Uuid::new_v4(), Uuid::new_v4());
     let mut c = Claims::agent(user, agent, &["sales_agent"]);
     c.permissions.insert("research".into(), vec!["read".into()]);
-    let mut headers = axum::http::HeaderMap::new();
-    headers.insert(
-        "x-agent-permissions",
-        r#"{"assisted_signup":["create"]}"#.parse().expect("h"),
-    );
+    let granted = Some(r#"{"assisted_signup":["create"]}"#.to_string());
 
-    // A spoofed header for another agent id: ignored, the token's own permissions stand.
-    headers.insert("x-agent-id", Uuid::new_v4().to_string().parse().expect("h"));
-    let p = Principal::from_claims(c.clone(), &headers);
+    // Nothing attested (no or a wrong edge signature): the token's own permissions stand.
+    let p = Principal::from_claims(c.clone(), None);
     assert!(!p.has_permission("assisted_signup", "create"));
     assert!(p.has_permission("research", "read"));
 
-    // The gateway's headers for this agent: current permissions from human-agent win.
-    headers.insert("x-agent-id", agent.to_string().parse().expect("h"));
-    let p = Principal::from_claims(c.clone(), &headers);
+    // Attested for another agent id: ignored.
+    let other = auth::Attested {
+        agent_id: Some(Uuid::new_v4().to_string()),
+        permissions: granted.clone(),
+        forwarded_for: None,
+    };
+    let p = Principal::from_claims(c.clone(), Some(&other));
+    assert!(!p.has_permission("assisted_signup", "create"));
+
+    // The edge's headers for this agent: current permissions from human-agent win.
+    let own = auth::Attested {
+        agent_id: Some(agent.to_string()),
+        permissions: granted,
+        forwarded_for: None,
+    };
+    let p = Principal::from_claims(c.clone(), Some(&own));
     assert!(p.has_permission("assisted_signup", "create"));
     assert!(p.require_permission("demo", "approve").is_err());
 
     // A client can never gain agent permissions from headers.
-    let client = Principal::from_claims(claims(), &headers);
+    let client = Principal::from_claims(claims(), Some(&own));
     assert!(!client.has_permission("assisted_signup", "create"));
     assert!(client.agent.is_none());
 }

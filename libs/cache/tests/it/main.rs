@@ -6,7 +6,10 @@ use kit::cache::{self, Limit, RateLimiter, Subject};
 
 fn limiter() -> anyhow::Result<RateLimiter> {
     let pool = cache::connect(&testkit::redis_url(), 64)?;
-    Ok(RateLimiter::new(pool, testkit::unique("rl")))
+    Ok(RateLimiter::new(
+        pool,
+        &cache::KeySpace::new("", &testkit::unique("rl")),
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -93,7 +96,7 @@ async fn enforce_answers_429_with_retry_after() -> anyhow::Result<()> {
 #[tokio::test]
 async fn an_unreachable_redis_fails_closed() -> anyhow::Result<()> {
     let pool = cache::connect("redis://127.0.0.1:1", 2)?;
-    let rl = RateLimiter::new(pool, "down");
+    let rl = RateLimiter::new(pool, &cache::KeySpace::new("", "down"));
     let p = rl
         .enforce("login", Subject::Ip("a"), Limit::per_minute(5))
         .await

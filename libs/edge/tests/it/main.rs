@@ -11,6 +11,17 @@ use uuid::Uuid;
 mod early_answers;
 
 const CRED: &str = "internal-credential-for-gateway-tests-0123456789";
+/// The key the gateway signs with and both services verify with.
+const EDGE_KEY: &str = "edge-key-for-gateway-tests-0123456789abcdef";
+
+/// A file holding [`EDGE_KEY`] (mode 600), for the services' `FLEET_EDGE_KEY_FILE`.
+fn edge_key_file() -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = std::env::temp_dir().join(testkit::unique("edge-key"));
+    std::fs::write(&path, EDGE_KEY).expect("edge key file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    path.to_string_lossy().into_owned()
+}
 
 /// Every upstream host kong.yaml names (`http://<host>:8080`), answering nothing.
 fn nowhere() -> HashMap<String, SocketAddr> {
@@ -51,18 +62,23 @@ fn options(
         redis: kit::cache::connect(&testkit::redis_url(), 8)?,
         namespace: format!("{}:", testkit::unique("gw")),
         jwks: Some(tokens.verifier.clone()),
-        vault: HashMap::from([("fleet-internal-token".to_string(), CRED.to_string())]),
+        vault: HashMap::from([
+            ("fleet-kong-credential".to_string(), CRED.to_string()),
+            ("fleet-edge-key".to_string(), EDGE_KEY.to_string()),
+        ]),
     })
 }
 
 async fn edge() -> anyhow::Result<Edge> {
     let tokens = testkit::Tokens::new()?;
     let ns = format!("{}_", testkit::unique("edge"));
+    let key = edge_key_file();
     let org_auth = testkit::spawn_with_tokens(
         &org_auth::SERVICE,
         &[
             ("FLEET_KAFKA_NAMESPACE", &ns),
             ("FLEET_INTERNAL_TOKEN", CRED),
+            ("FLEET_EDGE_KEY_FILE", &key),
         ],
         tokens.clone(),
     )
@@ -73,6 +89,7 @@ async fn edge() -> anyhow::Result<Edge> {
         &[
             ("FLEET_KAFKA_NAMESPACE", &ns),
             ("FLEET_INTERNAL_TOKEN", CRED),
+            ("FLEET_EDGE_KEY_FILE", &key),
             ("ORG_AUTH_GRPC_URL", &grpc),
         ],
         tokens.clone(),
@@ -522,6 +539,6 @@ fn the_gateway_refuses_configuration_it_does_not_implement() {
     assert!(
         Gateway::new(o)
             .err()
-            .is_some_and(|e| e.to_string().contains("fleet-internal-token is not set"))
+            .is_some_and(|e| e.to_string().contains("fleet-kong-credential is not set"))
     );
 }

@@ -2,6 +2,8 @@
 //! datastores, exercised over HTTP and gRPC.
 use std::time::Duration;
 
+mod trust;
+
 use kit::store;
 use testkit::sample::{SERVICE as THINGS, Thing};
 use uuid::Uuid;
@@ -104,14 +106,7 @@ async fn runtime_endpoints_answer() -> anyhow::Result<()> {
         .bearer_auth(&f.token)
         .send()
         .await?;
-    let metrics = f
-        .svc
-        .http
-        .get(f.svc.url("/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = f.svc.http.get(&f.svc.metrics).send().await?.text().await?;
     assert!(metrics.contains("http_requests_total{"), "{metrics}");
     assert!(metrics.contains("route=\"/api/v1/things/{id}\""));
     assert!(metrics.contains("http_request_duration_seconds_bucket"));
@@ -159,10 +154,13 @@ async fn grpc_health_and_reflection_answer() -> anyhow::Result<()> {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut stream = refl
-        .server_reflection_info(futures::stream::iter(vec![req]))
-        .await?
-        .into_inner();
+    // Reflection is granted to the sample's caller `reporter`.
+    let mut call = tonic::Request::new(futures::stream::iter(vec![req]));
+    call.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", trust::credential(&f.svc, "reporter")?).parse()?,
+    );
+    let mut stream = refl.server_reflection_info(call).await?.into_inner();
     let resp = stream.message().await?.expect("a reflection answer");
     let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
         anyhow::bail!("unexpected reflection answer");

@@ -49,8 +49,15 @@ async fn done_notes_are_archived_by_the_periodic_job_and_its_runs_are_counted() 
             .ends_with("/note-archived"),
         "{p}"
     );
-    let metrics = t.get("/metrics").expect(200).await;
-    let text = metrics.as_str().unwrap_or_default();
+    // Metrics are served on their own port, not the API's.
+    let s = t.spawned();
+    let res = s
+        .http
+        .get(&s.metrics)
+        .send()
+        .await
+        .expect("the metrics port answers");
+    let text = res.text().await.expect("the metrics text");
     assert!(text.contains("job_runs_total{"), "{text}");
     assert!(text.contains("archive-done-notes"), "{text}");
 }

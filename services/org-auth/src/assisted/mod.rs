@@ -86,9 +86,14 @@ impl<A: Permission, S: Send + Sync> FromRequestParts<S> for Assisting<A> {
 }
 
 impl<A> Assisting<A> {
-    /// Sales agents see only the accounts they created; platform admins see all.
+    /// Sales agents see only the accounts assigned to them; platform admins see all.
     fn sees_all(&self) -> bool {
         self.principal.is_platform_admin()
+    }
+
+    /// Whose accounts the caller sees: its own agent's, or (platform admins) everyone's.
+    fn seen_agent(&self) -> Option<Uuid> {
+        (!self.sees_all()).then_some(self.agent_id)
     }
 
     /// A unit of work across the organisations agents serve, acted by this agent.
@@ -174,25 +179,44 @@ async fn agent_name<A>(
     .await?)
 }
 
-/// Loads an assisted account the caller may see (else 404).
+/// Whether the account of `a` is assigned to agent `$p`: human-agent's assignments of it that
+/// have not ended (`assignments`); before the first of them has arrived, its creator's (who is
+/// assigned it first).
+macro_rules! assigned_to {
+    ($p:literal) => {
+        concat!(
+            "(EXISTS (SELECT 1 FROM agent_assignments x WHERE x.client_id = a.user_id \
+               AND x.agent_id = ",
+            $p,
+            " AND x.ended_at IS NULL) \
+             OR (a.created_by_agent_id = ",
+            $p,
+            " AND NOT EXISTS \
+               (SELECT 1 FROM agent_assignments x WHERE x.client_id = a.user_id)))"
+        )
+    };
+}
+
+/// Loads an assisted account the caller may see (else 404): sales agents, those assigned to
+/// them.
 async fn visible<A>(
     conn: &mut PgConnection,
     who: &Assisting<A>,
     user: Uuid,
 ) -> Result<AssistedAccount, Problem> {
-    let a: AssistedAccount = sqlx::query_as(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         account_columns!(),
-        " FROM assisted_accounts a JOIN users u ON u.id = a.user_id WHERE a.user_id = $1"
+        " FROM assisted_accounts a JOIN users u ON u.id = a.user_id WHERE a.user_id = $1 \
+           AND ($2::uuid IS NULL OR ",
+        assigned_to!("$2"),
+        ")"
     ))
     .bind(user)
+    .bind(who.seen_agent())
     .fetch_optional(conn)
     .await?
-    .ok_or_else(|| Problem::not_found("assisted account"))?;
-    if !who.sees_all() && a.created_by != who.agent_id {
-        return Err(Problem::not_found("assisted account"));
-    }
-    Ok(a)
+    .ok_or_else(|| Problem::not_found("assisted account"))
 }
 
 /// One assisted account with its current claim link while it can still be claimed.
@@ -342,20 +366,23 @@ pub struct AssistedList {
     pub summary: Summary,
 }
 
-/// The accounts an agent's listing covers: its own, or (platform admins) one agent's or all.
+/// The accounts an agent's listing covers: those assigned to it, or (platform admins) to one
+/// agent, or all.
 macro_rules! scoped_accounts {
     () => {
         concat!(
             "SELECT ",
             account_columns!(),
             " FROM assisted_accounts a JOIN users u ON u.id = a.user_id \
-             WHERE ($1::uuid IS NULL OR a.created_by_agent_id = $1)"
+             WHERE ($1::uuid IS NULL OR ",
+            assigned_to!("$1"),
+            ")"
         )
     };
 }
 
 /// Assisted accounts with filters, sorting, pagination and counts. Sales agents see only
-/// the accounts they created.
+/// the accounts assigned to them (`agent_id` filters by the assigned agent).
 #[utoipa::path(get, path = "/api/v1/auth/assisted-accounts", tag = "assisted accounts",
     security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = AssistedList), (status = 403, body = kit::ProblemBody)))]
@@ -364,12 +391,8 @@ async fn list_assisted(
     who: Assisting<Read>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<AssistedList>, Problem> {
-    // A sales agent's scope is its own accounts, whatever it asks for.
-    let agent = if who.sees_all() {
-        q.agent_id
-    } else {
-        Some(who.agent_id)
-    };
+    // A sales agent's scope is the accounts assigned to it, whatever it asks for.
+    let agent = who.seen_agent().or(q.agent_id);
     let status = q.status.map(|f| f.status().as_str());
     let mut uow = who.begin(&s).await?;
     let summary: Summary = sqlx::query_as(concat!(

@@ -227,6 +227,18 @@ pub(crate) async fn knew_password(
     Ok(())
 }
 
+/// An admin's unlock: every lock of `user`'s account lifted and its counts restarted (see the
+/// module's rules); whether it was locked.
+pub(crate) async fn unlock(conn: &mut PgConnection, user: Uuid) -> Result<bool, Problem> {
+    let lifted = sqlx::query(
+        "UPDATE users SET locked_until = NULL, failed_login_count = 0 WHERE id = $1 AND locked_until IS NOT NULL",
+    )
+    .bind(user)
+    .execute(conn)
+    .await?;
+    Ok(lifted.rows_affected() == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,7 +32,9 @@ use crate::{
 };
 
 mod lockout;
+mod password;
 mod tokens;
+pub(crate) use lockout::unlock;
 pub(crate) use tokens::{
     OrgMembership, Presented, Tokens, User, issue, load_user, load_user_by_email, memberships,
     pick_org, revoke_family, revoke_user,
@@ -46,6 +48,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(me))
+        .routes(routes!(password::change_password))
 }
 
 /// The same answer for an unknown email, a wrong password and a locked account.

@@ -318,20 +318,24 @@ pub async fn revoke_family(
     .rows_affected())
 }
 
-/// Revokes every refresh token of `user` (all organisations, or one).
+/// Revokes every refresh token of `user` (all organisations, or one), but those of the
+/// sign-in `keep`.
 pub async fn revoke_user(
     conn: &mut PgConnection,
     user: Uuid,
     org: Option<Uuid>,
+    keep: Option<Uuid>,
     reason: &str,
 ) -> Result<u64, Problem> {
     Ok(sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = $3 \
-         WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR organization_id = $2)",
+         WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR organization_id = $2) \
+           AND ($4::uuid IS NULL OR family_id <> $4)",
     )
     .bind(user)
     .bind(org)
     .bind(reason)
+    .bind(keep)
     .execute(conn)
     .await?
     .rows_affected())

@@ -1,8 +1,10 @@
 //! org-auth over HTTP and gRPC against the real datastores, one module per feature.
 mod activity;
+mod agent_assignments;
 mod agent_roles;
 mod assisted;
 mod audit_log;
+mod audit_retention;
 mod bad_input;
 mod examples;
 mod grpc;
@@ -12,7 +14,9 @@ mod mfa;
 mod oauth;
 mod organizations;
 mod overload;
+mod password_change;
 mod password_reset;
+mod platform_audit;
 mod rate_limits;
 mod revocation;
 mod sessions;
@@ -20,3 +24,4 @@ mod signup;
 mod support;
 mod tenancy;
 mod tokens;
+mod user_admin;

@@ -140,6 +140,14 @@ const ASSISTED: [(Method, &str); 3] = [
     ),
 ];
 
+/// Platform admins' operations on logins: no organisation in their path (refused 403 to
+/// anyone else before any id is looked at).
+const LOGINS: [(Method, &str); 3] = [
+    (Method::POST, "/api/v1/auth/users/{user_id}/deactivate"),
+    (Method::POST, "/api/v1/auth/users/{user_id}/reactivate"),
+    (Method::POST, "/api/v1/auth/users/{user_id}/unlock"),
+];
+
 /// The probe with B's ids and strings and a valid body for every operation that takes one.
 fn probe<'a>(t: &'a OrgAuth, b: &TenantB, caller: Auth) -> Probe<'a> {
     let mut p = Probe::new(t, caller)
@@ -232,7 +240,7 @@ async fn another_tenant_reaches_nothing_of_this_one_through_any_id_taking_operat
             "/api/v1/invitations/{invitation_id}/accept",
             "no organisation in its path: probed above",
         );
-    for (m, path) in ASSISTED {
+    for (m, path) in ASSISTED.into_iter().chain(LOGINS) {
         p = p.skip(m, path, "no organisation in its path: probed above");
     }
     let report = p.run().await;

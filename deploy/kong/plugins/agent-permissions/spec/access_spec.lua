@@ -40,6 +40,46 @@ local function jwt(claims)
          b64url(dkjson.encode(claims)) .. ".c2lnbmF0dXJlLWNoZWNrZWQtYnktdGhlLWp3dC1wbHVnaW4"
 end
 
+
+-- resty.openssl's digest and hmac, computed by the openssl command line: an implementation
+-- independent of both edges, so the signature vector below checks them against each other.
+local function openssl(args, msg)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(msg)
+  f:close()
+  local p = assert(io.popen("openssl dgst -sha256 -binary " .. args .. " " .. path, "r"))
+  local out = p:read("*a")
+  p:close()
+  os.remove(path)
+  assert(#out == 32, "openssl dgst failed")
+  return out
+end
+local function hex(s)
+  return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+local openssl_stubs = {
+  ["resty.openssl.digest"] = {
+    new = function(alg)
+      assert(alg == "sha256")
+      return { final = function(_, s) return openssl("", s) end }
+    end,
+  },
+  ["resty.openssl.hmac"] = {
+    new = function(key, alg)
+      assert(alg == "sha256")
+      return { final = function(_, s) return openssl("-mac HMAC -macopt hexkey:" .. hex(key), s) end }
+    end,
+  },
+}
+
+-- The vector libs/auth/src/edge.rs checks the Rust edges against.
+local VECTOR = {
+  key = "fleet-edge-test-key-0123456789abcdef",
+  agent_id = "7f1c9c4e-4a57-4d43-9f55-3f2f4b1b2a10",
+  signature = "cc52f67308d0a4dd36b9458b14f38d478beae7557b27e9fe78f8a5e5f0527f9e",
+}
+
 local AGENT_ID = "7b0e5c1a-3f4d-4c2b-9a8e-1f2d3c4b5a69"
 local PERMISSIONS_URL = "http://human-agent:8080/api/v1/agents/{agent_id}/permissions"
 
@@ -90,6 +130,7 @@ describe("agent-permissions access phase", function()
       cache_ttl = 5,
       timeout_ms = 1500,
       subject_header = "X-Fleet-Subject",
+      edge_key = VECTOR.key,
     }
     for k, v in pairs(overrides or {}) do c[k] = v end
     return c
@@ -111,8 +152,17 @@ describe("agent-permissions access phase", function()
       end
     end
 
+    _G.ngx = {
+      var = {
+        upstream_x_forwarded_for = opts.forwarded_for or "198.51.100.4",
+        remote_addr = "198.51.100.4",
+      },
+      time = function() return opts.time or 1767225600 end,
+    }
     _G.kong = {
       request = {
+        get_method = function() return opts.method or "GET" end,
+        get_path = function() return opts.path or "/api/v1/things" end,
         get_headers = function(max)
           rec.get_headers_max = max
           if opts.headers_truncated then
@@ -187,6 +237,7 @@ describe("agent-permissions access phase", function()
 
   before_each(function()
     package.loaded["cjson.safe"] = cjson_shim
+    for name, stub in pairs(openssl_stubs) do package.loaded[name] = stub end
     http_calls = {}
     cache_store = {}
     http_answer = function() error("no HTTP answer scripted") end
@@ -207,6 +258,8 @@ describe("agent-permissions access phase", function()
 
   after_each(function()
     _G.kong = nil
+    _G.ngx = nil
+    for name in pairs(openssl_stubs) do package.loaded[name] = nil end
     package.loaded["resty.http"] = nil
     package.loaded["cjson.safe"] = nil
     package.loaded["kong.plugins.agent-permissions.handler"] = nil
@@ -222,7 +275,8 @@ describe("agent-permissions access phase", function()
         ["Content-Type"] = "application/json",
       } })
       assert.is_nil(rec.exit)
-      assert.same({ "x-agent-id", "x-agent-permissions", "x-agent-roles", "x-fleet-subject" },
+      assert.same({ "x-agent-id", "x-agent-permissions", "x-agent-roles", "x-fleet-edge-signature",
+                    "x-fleet-edge-time", "x-fleet-subject" },
                   (function() table.sort(rec.cleared); return rec.cleared end)())
       assert.is_nil(rec.upstream["x-agent-id"])
       assert.is_nil(rec.upstream["x-agent-permissions"])
@@ -235,7 +289,8 @@ describe("agent-permissions access phase", function()
       run(conf(), { headers = {} })
       assert.is_nil(rec.exit)
       table.sort(rec.cleared)
-      assert.same({ "x-agent-id", "x-agent-permissions", "x-fleet-subject" }, rec.cleared)
+      assert.same({ "x-agent-id", "x-agent-permissions", "x-fleet-edge-signature",
+                    "x-fleet-edge-time", "x-fleet-subject" }, rec.cleared)
       assert.equal(1000, rec.get_headers_max)
     end)
 
@@ -286,6 +341,43 @@ describe("agent-permissions access phase", function()
       run(c, { token = jwt(CLIENT_CLAIMS) })
       assert.is_nil(rec.exit)
       assert.is_nil(rec.upstream["x-fleet-subject"])
+    end)
+  end)
+
+  describe("the edge signature", function()
+    it("signs the injected headers exactly as libs/auth/src/edge.rs does (shared vector)", function()
+      answer(200, lookup_body({ assisted_signup = { "create", "read" } }))
+      local claims = {}
+      for k, v in pairs(AGENT_CLAIMS) do claims[k] = v end
+      claims.agent_id = VECTOR.agent_id
+      run(conf(), {
+        token = jwt(claims),
+        path = "/api/v1/agents/available",
+        forwarded_for = "203.0.113.9, 10.0.0.7",
+        headers = { Authorization = "Bearer abc.def.ghi",
+                    ["X-Fleet-Edge-Signature"] = "forged-by-the-client" },
+      })
+      assert.is_nil(rec.exit)
+      assert.equal('{"assisted_signup":["create","read"]}', rec.upstream["x-agent-permissions"])
+      assert.equal("1767225600", rec.upstream["x-fleet-edge-time"])
+      assert.equal(VECTOR.signature, rec.upstream["x-fleet-edge-signature"])
+    end)
+
+    it("signs requests without a token too, binding the forwarded address", function()
+      run(conf(), { forwarded_for = "192.0.2.8" })
+      local a = rec.upstream["x-fleet-edge-signature"]
+      assert.is_string(a)
+      assert.equal(64, #a)
+      run(conf(), { forwarded_for = "192.0.2.9" })
+      assert.not_equal(a, rec.upstream["x-fleet-edge-signature"])
+    end)
+
+    it("leaves the request unsigned (the services then trust nothing) without a usable key", function()
+      run(conf({ edge_key = "short" }), { headers = { ["X-Fleet-Edge-Signature"] = "forged" } })
+      assert.is_nil(rec.exit)
+      assert.is_nil(rec.upstream["x-fleet-edge-signature"])
+      assert.is_nil(rec.upstream["x-fleet-edge-time"])
+      assert.truthy(rec.logs[1] and rec.logs[1].msg:find("edge_key"))
     end)
   end)
 

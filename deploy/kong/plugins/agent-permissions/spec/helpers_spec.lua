@@ -144,18 +144,52 @@ describe("agent-permissions helpers", function()
         ["x-agentid"] = "not a prefix match",
         ["x-correlation-id"] = "abc",
       }, "X-Fleet-Subject")
-      assert.same({ "x-agent-id", "x-agent-permissions", "x-agent-role", "x-fleet-subject" }, names)
+      assert.same({ "x-agent-id", "x-agent-permissions", "x-agent-role", "x-fleet-edge-signature",
+                    "x-fleet-edge-time", "x-fleet-subject" }, names)
     end)
 
     it("always names X-Agent-ID and X-Agent-Permissions, even if they were not seen", function()
-      assert.same({ "x-agent-id", "x-agent-permissions" }, h.headers_to_strip({ accept = "*/*" }, nil))
-      assert.same({ "x-agent-id", "x-agent-permissions", "x-fleet-subject" },
+      assert.same({ "x-agent-id", "x-agent-permissions", "x-fleet-edge-signature", "x-fleet-edge-time" },
+                  h.headers_to_strip({ accept = "*/*" }, nil))
+      assert.same({ "x-agent-id", "x-agent-permissions", "x-fleet-edge-signature", "x-fleet-edge-time",
+                    "x-fleet-subject" },
                   h.headers_to_strip(nil, "X-Fleet-Subject"))
     end)
 
     it("names each header once", function()
-      assert.same({ "x-agent-id", "x-agent-permissions" },
+      assert.same({ "x-agent-id", "x-agent-permissions", "x-fleet-edge-signature", "x-fleet-edge-time" },
                   h.headers_to_strip({ ["X-Agent-ID"] = "a", ["x-agent-id"] = "b" }, "x-agent-id"))
+    end)
+  end)
+
+  describe("canonical", function()
+    it("is the string libs/auth/src/edge.rs signs (shared vector)", function()
+      local digest_of = {}
+      local s = h.canonical({
+        method = "get",
+        path = "/api/v1/agents/available",
+        authorization = "Bearer abc.def.ghi",
+        agent_id = "7f1c9c4e-4a57-4d43-9f55-3f2f4b1b2a10",
+        permissions = '{"assisted_signup":["create","read"]}',
+        forwarded_for = "203.0.113.9, 10.0.0.7",
+        time = 1767225600,
+      }, function(v) digest_of[#digest_of + 1] = v; return "DIGEST" end)
+      assert.same({ "Bearer abc.def.ghi" }, digest_of)
+      assert.equal("fleet-edge-v1\nGET\n/api/v1/agents/available\nDIGEST\n" ..
+                   "7f1c9c4e-4a57-4d43-9f55-3f2f4b1b2a10\n{\"assisted_signup\":[\"create\",\"read\"]}\n" ..
+                   "203.0.113.9, 10.0.0.7\n1767225600", s)
+    end)
+
+    it("writes absent headers as empty lines and a missing Authorization as -", function()
+      local s = h.canonical({ method = "POST", path = "/x", time = 5 }, function() error("no digest") end)
+      assert.equal("fleet-edge-v1\nPOST\n/x\n-\n\n\n\n5", s)
+    end)
+  end)
+
+  describe("forwarded_for", function()
+    it("appends the connecting address as Kong's runloop does", function()
+      assert.equal("203.0.113.9, 10.0.0.7", h.forwarded_for("203.0.113.9", "10.0.0.7"))
+      assert.equal("10.0.0.7", h.forwarded_for(nil, "10.0.0.7"))
     end)
   end)
 

@@ -364,11 +364,13 @@ describe("deploy/kong/kong.yaml", function()
   it("configures every agent-permissions instance alike, apart from required_permission", function()
     local ref = plugin(global_plugins, "agent-permissions").config
     assert.equal("http://human-agent:8080/api/v1/agents/{agent_id}/permissions", ref.permissions_url)
-    assert.equal("{vault://env/fleet-internal-token}", ref.service_token)
+    assert.equal("{vault://env/fleet-kong-credential}", ref.service_token)
+    assert.equal("{vault://env/fleet-edge-key}", ref.edge_key)
     assert.equal(5, ref.cache_ttl)
     assert.is_string(ref.subject_header)
     local function check(p)
-      for _, k in ipairs({ "permissions_url", "service_token", "cache_ttl", "timeout_ms", "subject_header" }) do
+      for _, k in ipairs({ "permissions_url", "service_token", "edge_key", "cache_ttl", "timeout_ms",
+                           "subject_header" }) do
         assert.same(ref[k], p.config[k], k)
       end
       assert.same(ref.bypass_roles, p.config.bypass_roles)
@@ -399,6 +401,9 @@ describe("deploy/kong/kong.yaml", function()
     local function check(p, where)
       assert.equal("redis", p.config.policy, where)
       assert.is_string(p.config.redis_host, where)
+      -- Kong's own Redis ACL user, limited to its counters (~ratelimit:*)
+      assert.equal("kong", p.config.redis_username, where)
+      assert.equal("{vault://env/fleet-kong-redis-password}", p.config.redis_password, where)
       if p.config.limit_by == "header" then
         assert.equal(subject, p.config.header_name, where)
       else

@@ -49,7 +49,7 @@ describe("agent-permissions schema", function()
     local names = {}
     for name in pairs(config_fields) do names[#names + 1] = name end
     table.sort(names)
-    assert.same({ "bypass_roles", "cache_ttl", "permissions_url", "required_permission",
+    assert.same({ "bypass_roles", "cache_ttl", "edge_key", "permissions_url", "required_permission",
                   "service_token", "subject_header", "timeout_ms" }, names)
   end)
 
@@ -66,6 +66,8 @@ describe("agent-permissions schema", function()
   it("lets the service token come from a vault reference", function()
     assert.is_true(config_fields.service_token.referenceable)
     assert.is_true(config_fields.service_token.required)
+    assert.is_true(config_fields.edge_key.referenceable)
+    assert.is_true(config_fields.edge_key.required)
   end)
 
   it("uses only field attributes every Kong 3.x metaschema knows", function()

@@ -13,7 +13,13 @@
 --      (`permissions_url`, cached `cache_ttl` seconds) and fails closed:
 --      unknown agent -> 403, lookup failure -> 503, inactive agent -> 403,
 --      missing `required_permission` -> 403; otherwise injects the headers;
---   5. for any other token, a configured `required_permission` -> 403.
+--   5. for any other token, a configured `required_permission` -> 403;
+--   6. on every request it lets through, signs what the upstream receives:
+--      X-Fleet-Edge-Time and X-Fleet-Edge-Signature = hex HMAC-SHA256 with `edge_key`
+--      over helpers.canonical (method, path, SHA-256 of Authorization, X-Agent-ID,
+--      X-Agent-Permissions, the upstream X-Forwarded-For, the time) — exactly as
+--      libs/auth/src/edge.rs and `fleet gateway` do. Services trust X-Agent-* and
+--      X-Forwarded-For only under a valid signature.
 --
 -- The decisions live in small pure functions (handler.helpers) so that they
 -- are unit-tested without Kong; see spec/.
@@ -99,13 +105,19 @@ function helpers.has_any_role(lookup, roles)
 end
 
 --- Names of the request headers that must be removed before proxying:
--- X-Agent-ID and X-Agent-Permissions always, every other X-Agent-* header
--- present, and the configured subject header (all case-insensitive).
+-- X-Agent-ID, X-Agent-Permissions and the edge's signature headers always,
+-- every other X-Agent-* and X-Fleet-Edge-* header present, and the configured
+-- subject header (all case-insensitive).
 -- @param headers table as returned by kong.request.get_headers()
 -- @param subject_header optional header name
 -- @return sorted list of distinct lower-case header names
 function helpers.headers_to_strip(headers, subject_header)
-  local set = { ["x-agent-id"] = true, ["x-agent-permissions"] = true }
+  local set = {
+    ["x-agent-id"] = true,
+    ["x-agent-permissions"] = true,
+    ["x-fleet-edge-signature"] = true,
+    ["x-fleet-edge-time"] = true,
+  }
   if type(subject_header) == "string" then
     set[subject_header:lower()] = true
   end
@@ -113,7 +125,7 @@ function helpers.headers_to_strip(headers, subject_header)
     for name in pairs(headers) do
       if type(name) == "string" then
         local lower = name:lower()
-        if lower:sub(1, 8) == "x-agent-" then
+        if lower:sub(1, 8) == "x-agent-" or lower:sub(1, 13) == "x-fleet-edge-" then
           set[lower] = true
         end
       end
@@ -271,6 +283,40 @@ function helpers.encode_permissions(permissions)
   return cjson.encode(permissions)
 end
 
+--- Lower-case hex of a binary string.
+function helpers.to_hex(s)
+  return (s:gsub(".", function(c) return string.format("%02x", byte(c)) end))
+end
+
+--- The string the edge signature covers (libs/auth/src/edge.rs `canonical`):
+-- one field per line; the Authorization header as its SHA-256 (hex, `-` when
+-- absent); absent headers as empty lines. `sha256_hex` computes the digest.
+function helpers.canonical(t, sha256_hex)
+  local auth = "-"
+  if type(t.authorization) == "string" then
+    auth = sha256_hex(t.authorization)
+  end
+  return concat({
+    "fleet-edge-v1",
+    string.upper(t.method or ""),
+    t.path or "",
+    auth,
+    t.agent_id or "",
+    t.permissions or "",
+    t.forwarded_for or "",
+    tostring(t.time),
+  }, "\n")
+end
+
+--- The upstream X-Forwarded-For as Kong's runloop makes it: the client's
+-- value with the connecting address appended, or that address alone.
+function helpers.forwarded_for(client_value, remote_addr)
+  if type(client_value) == "string" and client_value ~= "" then
+    return client_value .. ", " .. tostring(remote_addr)
+  end
+  return tostring(remote_addr)
+end
+
 AgentPermissionsHandler.helpers = helpers
 
 ---------------------------------------------------------------------------
@@ -293,6 +339,47 @@ local function fetch_permissions(url, conf)
     return nil, "permissions lookup failed: " .. tostring(err)
   end
   return helpers.interpret_lookup(res.status, res.body)
+end
+
+local function sha256_hex(s)
+  local digest = require "resty.openssl.digest"
+  local d = assert(digest.new("sha256"))
+  return helpers.to_hex(assert(d:final(s)))
+end
+
+local function hmac_sha256_hex(key, msg)
+  local hmac = require "resty.openssl.hmac"
+  local h = assert(hmac.new(key, "sha256"))
+  return helpers.to_hex(assert(h:final(msg)))
+end
+
+-- 6. the signature over what the upstream receives; `agent_id`/`permissions`
+-- are the values this plugin injected (nil when none).
+local function sign(conf, agent_id, permissions)
+  local key = conf.edge_key
+  if type(key) ~= "string" or #key < 32 then
+    kong.log.err("edge_key is missing or shorter than 32 bytes: injected headers are not signed")
+    return
+  end
+  -- the runloop computes upstream_x_forwarded_for before the plugins run
+  local forwarded = ngx.var.upstream_x_forwarded_for
+  if type(forwarded) ~= "string" or forwarded == "" then
+    forwarded = helpers.forwarded_for(kong.request.get_header("x-forwarded-for"),
+                                      ngx.var.realip_remote_addr or ngx.var.remote_addr)
+  end
+  local now = ngx.time()
+  local canonical = helpers.canonical({
+    method = kong.request.get_method(),
+    path = kong.request.get_path(),
+    authorization = kong.request.get_header("authorization"),
+    agent_id = agent_id,
+    permissions = permissions,
+    forwarded_for = forwarded,
+    time = now,
+  }, sha256_hex)
+  local set_header = kong.service.request.set_header
+  set_header("X-Fleet-Edge-Time", tostring(now))
+  set_header("X-Fleet-Edge-Signature", hmac_sha256_hex(key, canonical))
 end
 
 local function deny(status, title, detail)
@@ -329,7 +416,7 @@ function AgentPermissionsHandler:access(conf)
     if required_service then
       return deny(401, "Unauthorized", "This endpoint needs an authenticated agent.")
     end
-    return
+    return sign(conf)
   end
 
   local claims, err = helpers.decode_jwt_claims(token)
@@ -351,7 +438,7 @@ function AgentPermissionsHandler:access(conf)
     if required_service then
       return deny(403, "Forbidden", "This endpoint is for platform agents only.")
     end
-    return
+    return sign(conf)
   end
 
   -- 4. agents
@@ -388,8 +475,10 @@ function AgentPermissionsHandler:access(conf)
   end
 
   local set_header = kong.service.request.set_header
+  local encoded = helpers.encode_permissions(lookup.permissions)
   set_header("X-Agent-ID", agent_id)
-  set_header("X-Agent-Permissions", helpers.encode_permissions(lookup.permissions))
+  set_header("X-Agent-Permissions", encoded)
+  return sign(conf, agent_id, encoded)
 end
 
 return AgentPermissionsHandler

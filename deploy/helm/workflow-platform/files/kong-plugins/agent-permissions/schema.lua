@@ -58,6 +58,13 @@ return {
               required = true,
               referenceable = true,
           } },
+          -- Key (at least 32 bytes) of the HMAC-SHA256 signature over the injected headers; use a
+          -- vault reference. The services verify with the same key (FLEET_EDGE_KEY_FILE).
+          { edge_key = {
+              type = "string",
+              required = true,
+              referenceable = true,
+          } },
           -- Optional 'service.action' the agent must hold; non-agent tokens are refused when set.
           { required_permission = {
               type = "string",

@@ -1,0 +1,74 @@
+//! What the config service sends its clients: a snapshot of the watched namespaces and every
+//! flag, then updates, each with the revision it brings the copy to.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{flags::FlagDef, layers::Layer};
+
+/// One layer of one document, at its current version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentLayer {
+    pub namespace: String,
+    pub key: String,
+    pub layer: Layer,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    pub version: i32,
+    pub value: Value,
+}
+
+impl DocumentLayer {
+    /// Whether `other` is the same layer of the same document (another version of it).
+    pub fn same_slot(&self, other: &DocumentLayer) -> bool {
+        self.namespace == other.namespace
+            && self.key == other.key
+            && self.layer == other.layer
+            && self.scope == other.scope
+            && self.organization_id == other.organization_id
+    }
+}
+
+/// A flag at its current version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlagEntry {
+    pub key: String,
+    pub version: i32,
+    pub definition: FlagDef,
+}
+
+/// Everything a client holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub revision: i64,
+    /// Namespace → its JSON Schema.
+    #[serde(default)]
+    pub schemas: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub documents: Vec<DocumentLayer>,
+    #[serde(default)]
+    pub flags: Vec<FlagEntry>,
+}
+
+/// One change after a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Update {
+    Document { document: DocumentLayer },
+    Flag { flag: FlagEntry },
+    Schema { namespace: String, schema: Value },
+}
+
+impl Update {
+    /// The namespace the update concerns (flags concern every client).
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Update::Document { document } => Some(&document.namespace),
+            Update::Schema { namespace, .. } => Some(namespace),
+            Update::Flag { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The config client's tests, one module per feature.
+mod copy;
+mod openfeature;

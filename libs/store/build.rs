@@ -1,0 +1,4 @@
+//! Rebuilds when a platform migration is added, so `sqlx::migrate!` embeds it.
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}
