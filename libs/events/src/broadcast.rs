@@ -11,6 +11,7 @@ use rdkafka::{
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::close::{CLOSE_WITHIN, Closing};
 use crate::{Envelope, EventsError, KafkaConfig};
 
 /// Reads `topic` (the logical name) from its beginning until `shutdown`, handing each
@@ -44,6 +45,8 @@ pub async fn follow(
         )
         .create()?;
     consumer.subscribe(&[&topic])?;
+    // Closed on a thread of its own, whether this returns or its task is dropped.
+    let consumer = Closing::new(consumer, "broadcast reader");
     tracing::info!(reader = name, topic = %topic, "following from the start");
     loop {
         let msg = tokio::select! {
@@ -62,7 +65,7 @@ pub async fn follow(
             }
         }
     }
-    // Closing tells the broker the member left (blocking until it has).
-    let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+    // Closing tells the broker the member left (waiting for that a bounded time).
+    consumer.close(CLOSE_WITHIN).await;
     Ok(())
 }

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::close::{CLOSE_WITHIN, Closing};
 use crate::{
     Envelope, EventsError, KafkaConfig, Producer, dlq_topic, metrics::ConsumerMetrics, trace,
 };
@@ -223,7 +224,8 @@ pub async fn run_consumer(
 /// One membership of a consumer group: the Kafka consumer, subscribed, and the client id its
 /// member id starts with (so it can tell itself apart in the group's member list).
 struct Member {
-    consumer: Arc<StreamConsumer>,
+    /// Closed on a thread of its own, whether left or dropped with a cancelled task.
+    consumer: Closing<StreamConsumer>,
     client_id: String,
     group: String,
     topics: Vec<String>,
@@ -258,7 +260,7 @@ impl Member {
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names)?;
         Ok(Member {
-            consumer: Arc::new(consumer),
+            consumer: Closing::new(consumer, "consumer"),
             client_id,
             group: group.to_string(),
             topics: topics.to_vec(),
@@ -269,7 +271,7 @@ impl Member {
     /// have. Any error (broker unreachable, topic missing) answers no.
     async fn stranded(&self) -> bool {
         let (consumer, me, group, topics) = (
-            self.consumer.clone(),
+            self.consumer.share(),
             self.client_id.clone(),
             self.group.clone(),
             self.topics.clone(),
@@ -314,10 +316,9 @@ impl Member {
         .unwrap_or(false)
     }
 
-    /// Leaves the group (closing the consumer blocks until the broker has been told).
+    /// Leaves the group: the broker is told, and the caller waits for that a bounded time.
     async fn leave(self) {
-        let consumer = self.consumer;
-        let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+        self.consumer.close(CLOSE_WITHIN).await;
     }
 }
 

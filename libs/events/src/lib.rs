@@ -1,6 +1,7 @@
 //! Kafka for services: the idempotent producer, the outbox relay, idempotent consumers with
 //! dead-letter topics, and W3C trace context in message headers (ARCHITECTURE §6).
 mod broadcast;
+mod close;
 mod consumer;
 pub mod metrics;
 mod producer;
