@@ -105,7 +105,14 @@ pub fn migrator(service: &Migrator) -> Result<Migrator, StoreError> {
         }
         all.push(m.clone());
     }
-    Ok(Migrator::with_migrations(all))
+    let mut migrator = Migrator::with_migrations(all);
+    // A database may hold migrations newer than this binary knows: a rollback to the previous
+    // release, or old replicas restarting mid-rollout, runs against the schema the new release
+    // migrated (migrations are additive, expand then contract, so older code still works on
+    // it). Refusing to start there would turn a rollback into an outage. A known migration
+    // whose text changed is still refused.
+    migrator.set_ignore_missing(true);
+    Ok(migrator)
 }
 
 /// Applies the platform and service migrations (as the owning role), then grants the
