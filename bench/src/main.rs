@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 mod agents;
 mod chat;
+mod config;
 mod docs;
 mod fetch;
 mod gateway;
@@ -123,6 +124,9 @@ fn main() -> anyhow::Result<()> {
     }
     if run("retrieval") {
         retrieval::run(&rt)?;
+    }
+    if run("config") {
+        config::run(&rt, &fleet)?;
     }
     if run("org-auth") {
         println!("\n## org-auth: wrk -c64 -t2 -d10s");

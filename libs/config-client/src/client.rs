@@ -1,7 +1,9 @@
 //! The client a service holds: the current [`Copy`] behind a tokio watch channel (readers
 //! borrow it without waiting; `changes()` wakes a service when a value changed), and the last
 //! known good copy persisted to a file, so a service starts with its configuration even while
-//! the config service is down.
+//! the config service is down. Changes are applied one at a time, each to the copy the last
+//! one published, so two feeds (the Watch stream and `config_events`) never lose each other's
+//! change; and none takes the copy back to an older version of a layer or flag.
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
@@ -21,6 +23,8 @@ pub struct ConfigClient {
     tx: Arc<watch::Sender<Arc<Copy>>>,
     rx: watch::Receiver<Arc<Copy>>,
     last_known_good: Option<PathBuf>,
+    /// Held while a change is built, published and persisted.
+    writing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for ConfigClient {
@@ -55,6 +59,7 @@ impl ConfigClient {
             tx: Arc::new(tx),
             rx,
             last_known_good: None,
+            writing: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -93,22 +98,40 @@ impl ConfigClient {
         self.rx.borrow().effective(ns, key, target)
     }
 
-    /// Replaces the copy with a validated `snapshot` and persists it.
-    pub async fn replace(&self, snapshot: Snapshot) -> Result<(), Refused> {
+    /// Whether the copy already holds `update`'s layer or flag at its version or a newer one.
+    pub fn is_stale(&self, update: &Update) -> bool {
+        self.rx.borrow().is_stale(update)
+    }
+
+    /// Replaces the copy with a validated `snapshot` and persists it. A layer or flag the copy
+    /// holds at a newer version than the snapshot's is kept (the snapshot was taken before it).
+    pub async fn replace(&self, mut snapshot: Snapshot) -> Result<(), Refused> {
+        let _writing = self.writing.lock().await;
+        snapshot.keep_newer(self.current().snapshot());
         let copy = Copy::build(snapshot)?;
         self.publish(copy).await;
         Ok(())
     }
 
-    /// Applies one update; a refused one leaves the copy as it was.
-    pub async fn apply(&self, update: Update, revision: i64) -> Result<(), Refused> {
-        let copy = self.current().with(update, revision)?;
+    /// Applies one update: `Ok(true)` when applied, `Ok(false)` when it is stale (the copy
+    /// holds that layer or flag at its version or a newer one, so nothing goes back). A
+    /// refused update leaves the copy as it was.
+    pub async fn apply(&self, update: Update, revision: i64) -> Result<bool, Refused> {
+        let _writing = self.writing.lock().await;
+        let current = self.current();
+        if current.is_stale(&update) {
+            return Ok(false);
+        }
+        let copy = current.with(update, revision)?;
         self.publish(copy).await;
-        Ok(())
+        Ok(true)
     }
 
+    /// Publishes `copy` to the readers, then persists it (under the writing lock, so files are
+    /// written in the order the copies were published).
     async fn publish(&self, copy: Copy) {
         let copy = Arc::new(copy);
+        self.tx.send_replace(copy.clone());
         if let Some(path) = &self.last_known_good {
             let (path, c) = (path.clone(), copy.clone());
             // Written off the async workers; a failure to persist is logged, not fatal: the
@@ -119,7 +142,6 @@ impl ConfigClient {
                 tracing::warn!(error = %e, "could not persist the last known good configuration");
             }
         }
-        self.tx.send_replace(copy);
     }
 }
 

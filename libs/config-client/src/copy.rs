@@ -102,10 +102,52 @@ impl Copy {
         }
     }
 
-    /// The copy with `update` applied, or why it is refused.
+    /// The version the copy holds of what `update` replaces (a document layer or a flag);
+    /// `None` when it holds none, or for a schema (schemas carry no version).
+    pub fn held(&self, update: &Update) -> Option<i32> {
+        match update {
+            Update::Document { document: d } => self.layer_version(
+                &d.namespace,
+                &d.key,
+                d.layer,
+                &d.scope,
+                d.organization_id.as_deref(),
+            ),
+            Update::Flag { flag } => self.flag(&flag.key).map(|f| f.version),
+            Update::Schema { .. } => None,
+        }
+    }
+
+    /// The version the copy holds of one layer of a document.
+    pub fn layer_version(
+        &self,
+        ns: &str,
+        key: &str,
+        layer: Layer,
+        scope: &str,
+        organization_id: Option<&str>,
+    ) -> Option<i32> {
+        self.layer_doc(ns, key, |x| {
+            x.layer == layer && x.scope == scope && x.organization_id.as_deref() == organization_id
+        })
+        .map(|x| x.version)
+    }
+
+    /// Whether `update` is no newer than what the copy holds (applying it would go back).
+    pub fn is_stale(&self, update: &Update) -> bool {
+        let offered = match update {
+            Update::Document { document } => document.version,
+            Update::Flag { flag } => flag.version,
+            Update::Schema { .. } => return false,
+        };
+        self.held(update).is_some_and(|held| held >= offered)
+    }
+
+    /// The copy with `update` applied, or why it is refused. The revision never goes back:
+    /// an update applied late keeps the copy at the highest revision it has seen.
     pub fn with(&self, update: Update, revision: i64) -> Result<Copy, Refused> {
         let mut snapshot = self.snapshot.clone();
-        snapshot.revision = revision;
+        snapshot.revision = snapshot.revision.max(revision);
         match update {
             Update::Document { document } => {
                 snapshot.documents.retain(|d| !d.same_slot(&document));

@@ -53,15 +53,13 @@ impl Feed {
             .connect()
             .await
             .map_err(|e| FeedError::Transport(e.to_string()))?;
-        let mut req = Request::new(WatchRequest {
-            namespaces: self.namespaces.clone(),
-            since_revision: client.revision(),
-        });
-        if let Some(t) = &self.token
-            && let Ok(v) = format!("Bearer {t}").parse()
-        {
-            req.metadata_mut().insert("authorization", v);
-        }
+        let req = authorized(
+            self.token.as_deref(),
+            WatchRequest {
+                namespaces: self.namespaces.clone(),
+                since_revision: client.revision(),
+            },
+        );
         let mut stream = Grpc::new(channel)
             .watch(req)
             .await
@@ -76,6 +74,17 @@ impl Feed {
         }
         Ok(())
     }
+}
+
+/// `msg` with the internal service credential as `authorization: Bearer …` metadata.
+pub(crate) fn authorized<T>(token: Option<&str>, msg: T) -> Request<T> {
+    let mut req = Request::new(msg);
+    if let Some(t) = token
+        && let Ok(v) = format!("Bearer {t}").parse()
+    {
+        req.metadata_mut().insert("authorization", v);
+    }
+    req
 }
 
 async fn apply(client: &ConfigClient, revision: i64, body: Option<Body>) -> Result<(), FeedError> {

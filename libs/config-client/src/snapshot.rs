@@ -53,6 +53,29 @@ pub struct Snapshot {
     pub flags: Vec<FlagEntry>,
 }
 
+impl Snapshot {
+    /// Keeps from `held` every document layer and flag newer than this snapshot's version of
+    /// it, and the higher revision: a snapshot taken before changes another feed has already
+    /// applied does not take them back.
+    pub fn keep_newer(&mut self, held: &Snapshot) {
+        for d in &held.documents {
+            if let Some(mine) = self.documents.iter_mut().find(|x| x.same_slot(d))
+                && mine.version < d.version
+            {
+                *mine = d.clone();
+            }
+        }
+        for f in &held.flags {
+            if let Some(mine) = self.flags.iter_mut().find(|x| x.key == f.key)
+                && mine.version < f.version
+            {
+                *mine = f.clone();
+            }
+        }
+        self.revision = self.revision.max(held.revision);
+    }
+}
+
 /// One change after a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

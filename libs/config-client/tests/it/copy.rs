@@ -120,3 +120,42 @@ async fn an_unknown_flag_is_off_with_reason_error() {
     let e = c.evaluate("nope", &Context::default());
     assert_eq!((e.enabled, e.reason), (false, Reason::Error));
 }
+
+#[tokio::test]
+async fn an_update_older_than_the_copy_is_ignored_and_the_revision_never_goes_back() {
+    let c = ConfigClient::empty();
+    c.replace(snapshot()).await.expect("accepted");
+    let tenant = |version, primary: &str| Update::Document {
+        document: theme(
+            Layer::Tenant,
+            Some("org-a"),
+            version,
+            json!({"primary": primary}),
+        ),
+    };
+    assert!(c.apply(tenant(3, "#f00"), 9).await.expect("accepted"));
+    let applied = c.apply(tenant(2, "#0f0"), 8).await.expect("not refused");
+    assert!(!applied, "an older version is stale");
+    assert!(!c.apply(tenant(3, "#00f"), 10).await.expect("not refused"));
+    let t = Target {
+        organization_id: Some("org-a".into()),
+        ..Target::default()
+    };
+    let m = c.effective("demo.themes", "default", &t).expect("doc");
+    assert_eq!(m.value["primary"], "#f00");
+    // A newer version applied late (a lower revision than the copy's) keeps the revision.
+    assert!(c.apply(tenant(4, "#0f0"), 5).await.expect("accepted"));
+    assert_eq!(c.revision(), 9);
+    // A snapshot taken before the change does not take it back.
+    let mut older = snapshot();
+    older.documents.push(theme(
+        Layer::Tenant,
+        Some("org-a"),
+        1,
+        json!({"primary": "#000"}),
+    ));
+    c.replace(older).await.expect("accepted");
+    let m = c.effective("demo.themes", "default", &t).expect("doc");
+    assert_eq!(m.value["primary"], "#0f0");
+    assert_eq!(c.revision(), 9);
+}

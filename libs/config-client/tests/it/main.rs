@@ -1,3 +1,4 @@
 //! The config client's tests, one module per feature.
 mod copy;
+mod kafka;
 mod openfeature;
