@@ -64,30 +64,80 @@ async fn admin_in(s: &AppState, p: &Principal, org: Uuid, mode: Mode) -> Result<
     }
 }
 
+/// A read-only unit for a read whose own query checks the caller's membership, so the check
+/// costs no round trip of its own: the query requires `member` to be a member of `org`
+/// (`None`: a platform admin, who needs no membership) and the handler hands its verdict to
+/// [`MemberRead::confirm`] before answering.
+pub(crate) struct MemberRead {
+    pub uow: Uow,
+    /// The user the query must find among `org`'s members, if any.
+    pub member: Option<Uuid>,
+    org: Uuid,
+}
+
+impl MemberRead {
+    /// 404 (as for an organisation that does not exist) unless the query found the caller a
+    /// member; a member's activity is noted.
+    pub fn confirm(&self, s: &AppState, found: bool) -> Result<(), Problem> {
+        match self.member {
+            None => Ok(()),
+            Some(_) if !found => Err(Problem::not_found("organization")),
+            Some(user) => {
+                s.activity.touch(user, self.org);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// [`member`] with the membership check left to the read's own query (see [`MemberRead`]).
+pub(crate) async fn member_read(
+    s: &AppState,
+    p: &Principal,
+    org: Uuid,
+) -> Result<MemberRead, Problem> {
+    let (uow, member) = open(s, p, org, Mode::Read).await?;
+    Ok(MemberRead { uow, member, org })
+}
+
 /// Platform admins work in the organisation's context as agents; anyone else only in the
 /// organisation of their token, in its client scope, and only as a member of it.
 async fn enter(s: &AppState, p: &Principal, org: Uuid, mode: Mode) -> Result<(Uow, bool), Problem> {
-    let open = |scope: Scope| async move {
-        match mode {
-            Mode::Read => s.db.read(scope).await,
-            Mode::Write => s.db.begin(scope).await,
-        }
+    let (mut uow, member) = open(s, p, org, mode).await?;
+    let Some(user) = member else {
+        return Ok((uow, true));
     };
-    if p.is_platform_admin() {
-        return Ok((open(Scope::agent(Some(org))).await?.by(p), true));
-    }
-    if p.organization_id != Some(org) {
-        return Err(Problem::not_found("organization"));
-    }
-    let mut uow = open(Scope::tenant(org)).await?.by(p);
     let role: Option<String> = sqlx::query_scalar(
         "SELECT role FROM team_memberships WHERE user_id = $1 AND organization_id = $2",
     )
-    .bind(p.user_id)
+    .bind(user)
     .bind(org)
     .fetch_optional(&mut *uow)
     .await?;
     let role = role.ok_or_else(|| Problem::not_found("organization"))?;
-    s.activity.touch(p.user_id, org);
+    s.activity.touch(user, org);
     Ok((uow, role == "admin"))
+}
+
+/// The unit for `p` in `org` before any membership check: a platform admin's in the agent
+/// scope of `org` (no member to check: `None`); anyone else's only in its token's
+/// organisation, in its client scope (`Some`: the user whose membership is to be checked).
+async fn open(
+    s: &AppState,
+    p: &Principal,
+    org: Uuid,
+    mode: Mode,
+) -> Result<(Uow, Option<Uuid>), Problem> {
+    let (scope, member) = if p.is_platform_admin() {
+        (Scope::agent(Some(org)), None)
+    } else if p.organization_id == Some(org) {
+        (Scope::tenant(org), Some(p.user_id))
+    } else {
+        return Err(Problem::not_found("organization"));
+    };
+    let uow = match mode {
+        Mode::Read => s.db.read(scope).await?,
+        Mode::Write => s.db.begin(scope).await?,
+    };
+    Ok((uow.by(p), member))
 }
