@@ -35,7 +35,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rollback))
 }
 
-fn names_of(ns: &str, key: &str) -> Result<(String, String), Problem> {
+pub(crate) fn names_of(ns: &str, key: &str) -> Result<(String, String), Problem> {
     Ok((names::namespace(ns)?, names::key("key", key)?))
 }
 
@@ -83,14 +83,38 @@ pub struct Write {
     pub message: OptText<500>,
 }
 
+/// A write body read and checked: the layer, the value and the format it came in.
+pub(crate) struct Checked {
+    pub slot: Slot,
+    pub value: Value,
+    pub format: &'static str,
+}
+
 impl Write {
-    fn slot(&self, p: &Principal) -> Result<Slot, Problem> {
-        SlotQuery {
+    /// The layer `p` addresses, 403 unless `p` may write it, and the value parsed (YAML within
+    /// its budget, or JSON) and checked against the namespace's schema merged over the layers
+    /// beneath: what every write of a document (now, or scheduled) goes through.
+    pub(crate) async fn checked(
+        &self,
+        conn: &mut kit::sqlx::PgConnection,
+        p: &Principal,
+        ns: &str,
+        key: &str,
+    ) -> Result<Checked, Problem> {
+        let slot = SlotQuery {
             layer: self.layer,
             scope: self.scope.clone(),
             organization_id: self.organization_id,
         }
-        .resolve(p)
+        .resolve(p)?;
+        slot::may_write(p, &slot)?;
+        let (value, format) = self.content()?;
+        rows::check(conn, ns, key, &slot, &value).await?;
+        Ok(Checked {
+            slot,
+            value,
+            format,
+        })
     }
 
     fn content(&self) -> Result<(Value, &'static str), Problem> {
@@ -126,19 +150,16 @@ async fn write(
     Json(w): Json<Write>,
 ) -> Result<Json<Current>, Problem> {
     let (ns, key) = names_of(&ns, &key)?;
-    let slot = w.slot(&p)?;
-    slot::may_write(&p, &slot)?;
-    let (value, format) = w.content()?;
     let mut uow = s.db.begin_for(&p).await?.from(&origin);
-    rows::check(&mut uow, &ns, &key, &slot, &value).await?;
+    let c = w.checked(&mut uow, &p, &ns, &key).await?;
     let doc = rows::write(
         &mut uow,
         NewVersion {
             namespace: &ns,
             key: &key,
-            slot: &slot,
-            value,
-            format,
+            slot: &c.slot,
+            value: c.value,
+            format: c.format,
             message: w.message.into_option(),
             restored_from: None,
             author: Some(p.act.unwrap_or(p.user_id)),

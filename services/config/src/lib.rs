@@ -7,10 +7,13 @@
 //! |---|---|
 //! | names, parsing, rules | `names`, `yaml`, `slot`, `problems`, `etag` (and the shared domain in `config_client`) |
 //! | tables | `rows` (documents, versions, checks, the change log), `audit` |
-//! | resources | `documents`, `schemas`, `flags`, `grpc`, `changes` (the Watch stream's source) |
+//! | resources | `documents`, `schedules` (changes that take effect later), `schemas`, `flags`, `grpc`, `changes` (the Watch stream's source) |
+//! | jobs | `schedules::apply` (due scheduled changes, every `CONFIG_SCHEDULES_EVERY_SECS`, 2 s) |
 //! | data shipped | `seed` (`defaults/`, `schemas/`), run by `fleet migrate` |
+use std::time::Duration;
+
 use kit::{
-    Ctx, Db, Parts, contracts::events::topic,
+    Ctx, Db, Job, Parts, contracts::events::topic,
     contracts::workflow::config::v1::config_server::ConfigServer, service::BoxFuture,
     utoipa_axum::router::OpenApiRouter,
 };
@@ -24,6 +27,7 @@ mod grpc;
 pub mod names;
 pub mod problems;
 mod rows;
+mod schedules;
 mod schemas;
 pub mod seed;
 mod slot;
@@ -52,16 +56,26 @@ pub(crate) struct AppState {
 fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
     Box::pin(async move {
         let db = Db::new(ctx.db.clone(), SERVICE.name);
+        let every = ctx
+            .config
+            .secs_or("CONFIG_SCHEDULES_EVERY_SECS", Duration::from_secs(2))?;
         let state = AppState {
             hub: changes::Hub::start(&db),
             db,
         };
         let router = OpenApiRouter::new()
             .merge(documents::routes())
+            .merge(schedules::routes())
             .merge(schemas::routes())
             .merge(flags::routes())
             .with_state(state.clone());
         let mut parts = Parts::new(router);
+        let jobs_db = state.db.clone();
+        parts
+            .jobs
+            .push(Job::every("apply-scheduled-changes", every, move || {
+                schedules::apply::run(jobs_db.clone())
+            }));
         parts.grpc.add_service(ConfigServer::with_interceptor(
             grpc::Api(state),
             kit::grpc::InternalAuth::new(&ctx.config),

@@ -50,6 +50,20 @@ pub const LAYER_FORBIDDEN: ProblemType = ProblemType::new(
     "The caller may not write this layer: platform admins write the default and tier layers, an organisation's admins its own tenant and environment layers.",
 );
 
+pub const SCHEDULE_SETTLED: ProblemType = ProblemType::new(
+    409,
+    "config-schedule-settled",
+    "Schedule Settled",
+    "The scheduled change was already applied, cancelled or has failed: only a pending one can be cancelled.",
+);
+
+pub const VERSION_CONFLICT: ProblemType = ProblemType::new(
+    409,
+    "config-version-conflict",
+    "Version Conflict",
+    "The layer has moved past the version the change is to be written over.",
+);
+
 pub const ALL: &[ProblemType] = &[
     SCHEMA_VIOLATION,
     NO_SCHEMA,
@@ -58,4 +72,6 @@ pub const ALL: &[ProblemType] = &[
     FOREIGN_VERSION,
     INVALID_FLAG,
     LAYER_FORBIDDEN,
+    SCHEDULE_SETTLED,
+    VERSION_CONFLICT,
 ];

@@ -205,24 +205,34 @@ pub struct NewVersion<'a> {
     pub author: Option<Uuid>,
 }
 
-/// Writes `new` as the next version of its layer (creating the layer at version 1), records the
-/// change for watchers and emits `config_changed`, all in `uow`. Checked by the caller.
+/// The layer's document and its current version, locked until commit (none when the layer has
+/// no document yet).
+pub async fn locked(
+    conn: &mut PgConnection,
+    ns: &str,
+    key: &str,
+    slot: &Slot,
+) -> Result<Option<(Uuid, i32)>, Problem> {
+    // Locked: two writers of one layer number their versions one after the other, and a writer
+    // that compares the version first (a scheduled change) writes over the one it compared.
+    Ok(sqlx::query_as(
+        "SELECT id, current_version FROM documents WHERE namespace = $1 AND key = $2 AND layer = $3 \
+           AND scope = $4 AND organization_id IS NOT DISTINCT FROM $5 FOR UPDATE",
+    )
+    .bind(ns)
+    .bind(key)
+    .bind(slot.layer.as_str())
+    .bind(&slot.scope)
+    .bind(slot.organization_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// The layer's document, locked, and the number its next version takes (created at version 0
 /// when the layer has none yet).
 async fn next_version(uow: &mut Uow, new: &NewVersion<'_>) -> Result<(Uuid, i32), Problem> {
     let slot = new.slot;
-    // Locked: two writers of one layer number their versions one after the other.
-    let doc: Option<(Uuid, i32)> = sqlx::query_as(
-        "SELECT id, current_version FROM documents WHERE namespace = $1 AND key = $2 AND layer = $3 \
-           AND scope = $4 AND organization_id IS NOT DISTINCT FROM $5 FOR UPDATE",
-    )
-    .bind(new.namespace)
-    .bind(new.key)
-    .bind(slot.layer.as_str())
-    .bind(&slot.scope)
-    .bind(slot.organization_id)
-    .fetch_optional(&mut **uow)
-    .await?;
+    let doc = locked(uow, new.namespace, new.key, slot).await?;
     Ok(match doc {
         Some((id, v)) => (id, v + 1),
         None => {
@@ -244,6 +254,8 @@ async fn next_version(uow: &mut Uow, new: &NewVersion<'_>) -> Result<(Uuid, i32)
     })
 }
 
+/// Writes `new` as the next version of its layer (creating the layer at version 1), records the
+/// change for watchers and emits `config_changed`, all in `uow`. Checked by the caller.
 pub async fn write(uow: &mut Uow, new: NewVersion<'_>) -> Result<Current, Problem> {
     let slot = new.slot;
     let (doc_id, version) = next_version(uow, &new).await?;

@@ -12,7 +12,14 @@ pub struct Tenant {
 
 /// The service, seeded as `fleet migrate` seeds it.
 pub async fn service() -> Svc {
-    let t = Svc::start(&SERVICE).await.expect("the service starts");
+    service_with(&[]).await
+}
+
+/// [`service`] with extra settings.
+pub async fn service_with(extra: &[(&str, &str)]) -> Svc {
+    let t = Svc::start_with(&SERVICE, extra)
+        .await
+        .expect("the service starts");
     let seed = SERVICE.seed.expect("config ships a seed");
     seed(t.db().owner.clone()).await.expect("the seed loads");
     t
