@@ -46,6 +46,9 @@ impl Revoking {
         org: Option<Uuid>,
         reason: Reason,
     ) -> Result<u64, Problem> {
+        // Exclusive: rotations in flight finish first, so their new tokens are revoked too
+        // (see `sessions::lock_sessions`).
+        sessions::lock_sessions(w, user, true).await?;
         self.sessions_of(w, user, org, None, reason).await?;
         sessions::revoke_user(w, user, org, None, reason.as_str()).await
     }
@@ -58,6 +61,8 @@ impl Revoking {
         keep: Option<Uuid>,
         reason: Reason,
     ) -> Result<u64, Problem> {
+        // As in `end_user`: no rotation in flight escapes the revocation.
+        sessions::lock_sessions(w, user, true).await?;
         self.sessions_of(w, user, None, keep, reason).await?;
         sessions::revoke_user(w, user, None, keep, reason.as_str()).await
     }

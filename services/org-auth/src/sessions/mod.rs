@@ -36,8 +36,8 @@ mod password;
 mod tokens;
 pub(crate) use lockout::unlock;
 pub(crate) use tokens::{
-    OrgMembership, Presented, Tokens, User, issue, load_user, load_user_by_email, memberships,
-    pick_org, revoke_family, revoke_user,
+    OrgMembership, Presented, Tokens, User, issue, load_user, load_user_by_email, lock_sessions,
+    memberships, pick_org, revoke_family, revoke_user,
 };
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {

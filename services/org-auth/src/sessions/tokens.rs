@@ -269,8 +269,40 @@ struct RefreshRow {
     revoked_at: Option<Timestamp>,
 }
 
-/// Checks and rotates a refresh token (row-locked, so two concurrent uses cannot both win).
+/// Serialises the rotation of a user's refresh tokens against the revocation of its sign-ins.
+/// A rotation works under its token's row lock, but a revocation's `UPDATE` picks the user's
+/// tokens from a snapshot taken when it starts: a rotation committing meanwhile would leave its
+/// new token outside that snapshot, live after the revocation. Rotations hold this lock shared
+/// (a user's sign-ins refresh side by side); a revocation holds it exclusively, so it waits for
+/// the rotations in flight and then sees their tokens, and a rotation starting later finds its
+/// token revoked. Both sides take it before any refresh-token row lock, so they cannot
+/// deadlock; it is an advisory lock, so it never conflicts with writes to the user's row.
+pub async fn lock_sessions(
+    conn: &mut PgConnection,
+    user: Uuid,
+    exclusive: bool,
+) -> Result<(), Problem> {
+    let sql = if exclusive {
+        "SELECT pg_advisory_xact_lock(hashtextextended('org-auth.sessions:' || $1::text, 0))"
+    } else {
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended('org-auth.sessions:' || $1::text, 0))"
+    };
+    sqlx::query(sql).bind(user).execute(conn).await?;
+    Ok(())
+}
+
+/// Checks and rotates a refresh token (row-locked, so two concurrent uses cannot both win;
+/// under the user's sessions lock, shared, so a revocation in flight cannot miss the new one).
 pub async fn present(conn: &mut PgConnection, token: &str) -> Result<Presented, Problem> {
+    let owner: Option<Uuid> =
+        sqlx::query_scalar("SELECT user_id FROM refresh_tokens WHERE token_hash = $1")
+            .bind(security::digest(token))
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(owner) = owner else {
+        return Ok(Presented::Invalid);
+    };
+    lock_sessions(conn, owner, false).await?;
     let row: Option<RefreshRow> = sqlx::query_as(
         "SELECT id, family_id, user_id, organization_id, expires_at, rotated_at, revoked_at \
          FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
