@@ -210,12 +210,19 @@ async fn switch(
 #[serde(deny_unknown_fields)]
 pub struct EvaluateRequest {
     /// Clients: `organization_id` and `user_id` are always their own.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "context_object")]
     #[schema(value_type = Object)]
     pub context: Context,
     /// The flags to evaluate; none: all.
     #[serde(default)]
     pub keys: Vec<String>,
+}
+
+/// A context is a JSON object. Serde would also build the struct from an array of its fields in
+/// order (`[null, null]`), which no client means and the OpenAPI document does not allow.
+fn context_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Context, D::Error> {
+    let map = serde_json::Map::<String, Value>::deserialize(d)?;
+    serde_json::from_value(Value::Object(map)).map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -113,3 +113,18 @@ async fn a_rule_on_an_unknown_attribute_or_a_tenant_writing_flags_is_refused() {
         "nothing is stored"
     );
 }
+
+#[tokio::test]
+async fn an_evaluation_context_that_is_not_an_object_is_refused_naming_it() {
+    let t = service().await;
+    let a = tenant(&t);
+    for context in [json!([null, null]), json!("tier"), json!(7)] {
+        let p = t
+            .post("/api/v1/flags/evaluate")
+            .bearer(&a.admin)
+            .json(json!({"context": context, "keys": ["x"]}))
+            .expect_problem(422)
+            .await;
+        assert!(p.to_string().contains("context"), "{p}");
+    }
+}

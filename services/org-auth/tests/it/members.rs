@@ -162,3 +162,76 @@ async fn removing_a_member_ends_its_sessions_at_once() -> anyhow::Result<()> {
     assert!(events.iter().any(|e| e == "member_removed"));
     Ok(())
 }
+
+/// Waits until `n` sessions of the service's database wait for a lock (10 s at most).
+async fn lock_waits(t: &OrgAuth, n: i64) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        // pg_locks shows every role's waits (pg_stat_activity hides other roles' wait events);
+        // the join keeps this database's sessions.
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+              WHERE a.datname = current_database() AND NOT l.granted",
+        )
+        .fetch_one(&t.db().owner)
+        .await?;
+        if waiting >= n {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "{n} lock waits never came ({waiting})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_under_way_when_a_member_is_removed_does_not_outlive_the_removal()
+-> anyhow::Result<()> {
+    let t = svc().await?;
+    let (org, _, admin) = t.org_admin(&email("boss"), "Race Inc").await?;
+    let (member_id, _, member_refresh) = t.member(org, &admin, &email("m"), "member").await?;
+    // The member's row, held: the refresh rotates its token and then waits to write the new one
+    // (its foreign key needs the row), so it is under way when the removal starts.
+    let mut hold = t.system_tx().await?;
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+        .bind(member_id)
+        .execute(&mut *hold)
+        .await?;
+    let refresh = t
+        .post("/api/v1/auth/refresh")
+        .json(json!({"refresh_token": member_refresh}))
+        .send();
+    let remove = async {
+        lock_waits(&t, 1).await?;
+        t.delete(&member_path(org, member_id))
+            .bearer(&admin)
+            .send()
+            .await
+    };
+    let release = async {
+        // The refresh waits for the row, the removal for the refresh: let the refresh finish.
+        lock_waits(&t, 2).await?;
+        hold.rollback().await?;
+        anyhow::Ok(())
+    };
+    let (refreshed, removed, released) = tokio::join!(refresh, remove, release);
+    released?;
+    let (st, removed) = removed?.parts();
+    assert_eq!(st, StatusCode::OK, "{removed}");
+    let (st, refreshed) = refreshed?.parts();
+    assert_eq!(st, StatusCode::OK, "the refresh under way completes");
+    let (st, _) = t
+        .post("/api/v1/auth/refresh")
+        .json(json!({"refresh_token": s(&refreshed["refresh_token"])}))
+        .send()
+        .await?
+        .parts();
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "the token the refresh under way made is revoked with the rest"
+    );
+    Ok(())
+}
