@@ -9,7 +9,7 @@
 #
 # Settings: FUZZ_BUDGET (seconds of fuzzing in all, shared evenly by the Schemathesis runs,
 # at least 10 s each; setup comes on top), FUZZ_MAX_EXAMPLES (test cases per operation and
-# phase, default 100), FUZZ_SEED (reproduce a run), FUZZ_PORT_OFFSET (default 27000),
+# phase, default 100), FUZZ_SEED (reproduce a run), FUZZ_PORT_OFFSET (default 4000),
 # FUZZ_WORKERS (default 1), FLEET (the binary; built with cargo when unset).
 #
 # The run is isolated from `make run` and from tests: its own ports (FLEET_PORT_OFFSET), Kafka
@@ -33,7 +33,10 @@ SCHEMATHESIS_VERSION=4.32.5
 VENV="${FUZZ_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/fleet-tools/venv-schemathesis-$SCHEMATHESIS_VERSION}"
 BUDGET="${FUZZ_BUDGET:-600}"
 MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-100}"
-OFFSET="${FUZZ_PORT_OFFSET:-27000}"
+# Ports 12 000–13 217 by default: below the ranges the fleet and e2e tests pick theirs from
+# (18 000–31 200) and below Linux's ephemeral ports (32 768 and up), where an outgoing
+# connection may already hold the port a service is about to listen on.
+OFFSET="${FUZZ_PORT_OFFSET:-4000}"
 # One worker: Hypothesis parses lambda sources with `ast`, whose recursion-depth bookkeeping is
 # not thread-safe on Python 3.11 ("AST constructor recursion depth mismatch" with 2 workers).
 WORKERS="${FUZZ_WORKERS:-1}"

@@ -11,14 +11,11 @@ use std::{
 
 use anyhow::Context as _;
 use config_client::{ConfigClient, Context, EventFeed, Feed, FlagEntry, Snapshot, Target};
-use kit::{
-    auth::{Claims, Signer, SigningKey},
-    events::CancellationToken,
-};
+use kit::events::CancellationToken;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{AUDIENCE, Guard, ISSUER, fleet_command, per_op, start_fleet, wrk_args};
+use crate::{per_op, wrk_args};
 
 const THEME: &str = "/api/v1/configs/demo.themes/default";
 const CHANGES: usize = 200;
@@ -235,59 +232,9 @@ async fn change_to_visible() -> anyhow::Result<()> {
 /// The effective view of the seeded demo theme, straight to config and through the gateway,
 /// from the release fleet (its databases migrated and seeded by `fleet migrate`).
 fn effective_reads(rt: &tokio::runtime::Runtime, fleet: &str) -> anyhow::Result<()> {
-    let key = SigningKey::generate_pem()?;
-    let dir = std::env::temp_dir().join(format!("fleet-bench-cfg-{}", Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let key_file = dir.join("jwt.pem");
-    std::fs::write(&key_file, &key)?;
     let offset = 16_000u16;
-    let (child, _) = start_fleet(fleet, &key_file, offset)?;
-    let _fleet = Guard(child);
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let gw = fleet_command(fleet, offset)
-        .current_dir(root)
-        .arg("gateway")
-        .spawn()
-        .context("starting fleet gateway")?;
-    let _gw = Guard(gw);
-    let gateway = format!("127.0.0.1:{}", 8000 + offset);
-    let started = Instant::now();
-    while std::net::TcpStream::connect(&gateway).is_err() {
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(20),
-            "gateway did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let signer = Signer::new(
-        vec![SigningKey::from_pem(key.as_bytes(), None)?],
-        ISSUER,
-        AUDIENCE,
-        Duration::from_secs(3600),
-    )?;
-    // 500 tenants in turn: the gateway's 1 000/min per tenant never refuses.
-    let tokens: Vec<String> = (0..500)
-        .map(|_| {
-            signer.issue(Claims::client(
-                Uuid::new_v4(),
-                Some(Uuid::new_v4()),
-                "admin",
-            ))
-        })
-        .collect::<Result<_, _>>()?;
-    let script = dir.join("tokens.lua");
-    std::fs::write(
-        &script,
-        format!(
-            "tokens = {{ {} }}\ni = 0\nrequest = function()\n  i = i + 1\n  return wrk.format(\"GET\", nil, {{[\"Authorization\"] = \"Bearer \" .. tokens[(i % #tokens) + 1]}})\nend\n",
-            tokens
-                .iter()
-                .map(|t| format!("\"{t}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    )?;
-    let script = script.to_string_lossy().to_string();
+    let edge = crate::gateway::Edge::start(fleet, offset)?;
+    let (gateway, script, tokens) = (&edge.gateway, &edge.script, &edge.tokens);
     let path = format!("{THEME}/effective");
     let direct = format!("http://127.0.0.1:{}{path}", 8110 + offset);
     let through = format!("http://{gateway}{path}");
@@ -297,19 +244,14 @@ fn effective_reads(rt: &tokio::runtime::Runtime, fleet: &str) -> anyhow::Result<
         "{:<34} {:>10} {:>9} {:>9}",
         "path", "req/s", "p50 ms", "p99 ms"
     );
-    wrk_args("direct, 64 connections", &direct, &["-s", &script])?;
-    wrk_args(
-        "through gateway, 64 connections",
-        &through,
-        &["-s", &script],
-    )?;
-    wrk_args("direct, 4 connections", &direct, &["-c4", "-s", &script])?;
+    wrk_args("direct, 64 connections", &direct, &["-s", script])?;
+    wrk_args("through gateway, 64 connections", &through, &["-s", script])?;
+    wrk_args("direct, 4 connections", &direct, &["-c4", "-s", script])?;
     wrk_args(
         "through gateway, 4 connections",
         &through,
-        &["-c4", "-s", &script],
+        &["-c4", "-s", script],
     )?;
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
