@@ -246,6 +246,9 @@ async fn evaluate(
     if req.keys.len() > 100 {
         return Err(Problem::invalid("keys", "at most 100 flags at once"));
     }
+    for (i, key) in req.keys.iter().enumerate() {
+        names::key(&format!("keys[{i}]"), key)?;
+    }
     // The definitions are platform data clients may not read: evaluated in the service's own
     // scope, and only the answers leave it.
     let mut uow = s.db.read(kit::store::Scope::system()).await?;

@@ -36,7 +36,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deactivate {
-    /// Why, for the audit log.
+    // Why, for the audit log. (A doc comment here would wrap the inline schema in an `allOf`
+    // with an object, which no string satisfies.)
     #[schema(inline)]
     pub reason: Text<3, 500>,
 }

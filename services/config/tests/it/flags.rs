@@ -127,4 +127,11 @@ async fn an_evaluation_context_that_is_not_an_object_is_refused_naming_it() {
             .await;
         assert!(p.to_string().contains("context"), "{p}");
     }
+    let p = t
+        .post("/api/v1/flags/evaluate")
+        .bearer(&a.admin)
+        .json(json!({"context": {}, "keys": ["ok", "nul\u{0}byte"]}))
+        .expect_problem(422)
+        .await;
+    assert!(p.to_string().contains("keys[1]"), "{p}");
 }
