@@ -13,4 +13,7 @@ fi
 email="demo.admin.$(date +%s)@workflow.test"
 password="Demo-$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')"
 printf '%s\n' "$password" | "$TARGET/fleet" admin create-platform-admin --email "$email" --name "Demo Admin" --password-stdin >/dev/null
-printf '%s\n' "$password" | "$TARGET/fleet-demo" --base "$base" --mailbox var/mailbox --admin-email "$email"
+# The config step follows config's Watch stream as the demo service does, with the credential
+# `make run` keeps for it in its state directory.
+printf '%s\n' "$password" | "$TARGET/fleet-demo" --base "$base" --mailbox var/mailbox --admin-email "$email" \
+  --state-dir "${FLEET_STATE_DIR:-$PWD/var}"

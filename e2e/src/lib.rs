@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 pub mod adversarial;
+pub mod config;
 
 pub struct Platform {
     /// The gateway, e.g. `http://127.0.0.1:8000`.
@@ -353,7 +354,19 @@ pub async fn assisted(p: &Platform) -> anyhow::Result<Assisted> {
     let claim = s(&r.body["claim_token"]);
     p.say(
         "the sales agent creates the prospect's account",
-        "201 Created, claim link mailed",
+        "201 Created, waiting for approval",
+    );
+    let r = p
+        .post(
+            &format!("/api/v1/auth/assisted-accounts/{client}/approve"),
+            Some(&admin),
+            json!({"notes": "Qualified at the trade fair"}),
+        )
+        .await?;
+    r.expect(StatusCode::OK, "approval")?;
+    p.say(
+        "the platform admin approves the account",
+        "200 OK, claim link mailed",
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -23,6 +23,10 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(0);
     let org_auth =
         arg("--org-auth").unwrap_or_else(|| format!("http://127.0.0.1:{}", 8100 + offset));
+    // The config step follows config's Watch stream as the demo service does, with the
+    // development credential the fleet keeps in its state directory.
+    let state_dir = PathBuf::from(arg("--state-dir").unwrap_or_else(|| "var".into()));
+    let peer = e2e::config::Peer::local(offset, &state_dir)?;
     let admin_email = arg("--admin-email").context("--admin-email is required")?;
     // The password comes on standard input, never as an argument others can read.
     let mut admin_password = String::new();
@@ -43,7 +47,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let run = async {
         e2e::all(&p).await?;
-        e2e::adversarial::all(&p, &reach).await
+        e2e::adversarial::all(&p, &reach).await?;
+        e2e::config::config(&p, &peer).await
     };
     match run.await {
         Ok(()) => {

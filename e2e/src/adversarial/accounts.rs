@@ -236,9 +236,11 @@ pub(crate) async fn accept(p: &Platform, invitation: &str, secret: &str) -> anyh
     .await
 }
 
-/// An assisted account a sales agent opened for a new prospect: (user, organisation, claim
-/// token).
+/// An assisted account a sales agent opened for a new prospect, approved by the platform admin
+/// (a sales agent's account waits for that before it can be claimed or accessed): (user,
+/// organisation, claim token).
 pub(crate) async fn assisted_account(
+    c: &Ctx<'_>,
     p: &Platform,
     sales: &str,
 ) -> anyhow::Result<(Uuid, Uuid, String)> {
@@ -248,8 +250,17 @@ pub(crate) async fn assisted_account(
         .post("/api/v1/auth/assisted-signup", Some(sales), body)
         .await?;
     r.expect(StatusCode::CREATED, "assisted signup")?;
+    let user: Uuid = s(&r.body["user_id"]).parse()?;
+    let approved = p
+        .post(
+            &format!("/api/v1/auth/assisted-accounts/{user}/approve"),
+            Some(&c.admin),
+            json!({"notes": "a prospect of the attacks"}),
+        )
+        .await?;
+    approved.expect(StatusCode::OK, "the platform admin approves the account")?;
     Ok((
-        s(&r.body["user_id"]).parse()?,
+        user,
         s(&r.body["organization_id"]).parse()?,
         s(&r.body["claim_token"]),
     ))

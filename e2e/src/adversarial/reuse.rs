@@ -151,7 +151,7 @@ async fn claim_token(c: &Ctx<'_>) -> anyhow::Result<()> {
     let p = &c.at(c.source()?)?;
     let sales = accounts::agent(c, p, &["sales_agent"]).await?;
     let sales = accounts::signed_in(p, &sales.email, PASSWORD).await?.access;
-    let (_, _, claim) = accounts::assisted_account(p, &sales).await?;
+    let (_, _, claim) = accounts::assisted_account(c, p, &sales).await?;
     accounts::claim(p, &claim)
         .await?
         .expect(StatusCode::OK, "claim")?;

@@ -159,7 +159,7 @@ pub(crate) async fn temporary_token_after_claim(c: &Ctx<'_>) -> anyhow::Result<(
     let sales = accounts::signed_in(&p, &sales.email, PASSWORD)
         .await?
         .access;
-    let (user, org, claim) = accounts::assisted_account(&p, &sales).await?;
+    let (user, org, claim) = accounts::assisted_account(c, &p, &sales).await?;
     let body = json!({"reason": "setting up the product catalogue", "duration_hours": 4});
     let r = p
         .post(

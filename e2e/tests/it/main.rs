@@ -137,9 +137,11 @@ async fn every_journey_through_the_gateway() -> anyhow::Result<()> {
         org_auth: format!("http://127.0.0.1:{}", 8100 + offset),
         oauth: Some(google),
     };
+    let peer = e2e::config::Peer::local(offset, &mailbox.join("state"))?;
     let result = async {
         e2e::all(&p).await?;
-        e2e::adversarial::all(&p, &reach).await
+        e2e::adversarial::all(&p, &reach).await?;
+        e2e::config::config(&p, &peer).await
     }
     .await;
     let _ = std::fs::remove_dir_all(&mailbox);

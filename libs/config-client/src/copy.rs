@@ -103,7 +103,7 @@ impl Copy {
     }
 
     /// The version the copy holds of what `update` replaces (a document layer or a flag);
-    /// `None` when it holds none, or for a schema (schemas carry no version).
+    /// `None` when it holds none.
     pub fn held(&self, update: &Update) -> Option<i32> {
         match update {
             Update::Document { document: d } => self.layer_version(
@@ -114,8 +114,14 @@ impl Copy {
                 d.organization_id.as_deref(),
             ),
             Update::Flag { flag } => self.flag(&flag.key).map(|f| f.version),
-            Update::Schema { .. } => None,
+            Update::Schema { namespace, .. } => self.schema_revision(namespace),
         }
+    }
+
+    /// The revision of the schema the copy holds for `namespace`; `None` when it holds none
+    /// (or one from before schemas carried a revision).
+    pub fn schema_revision(&self, namespace: &str) -> Option<i32> {
+        self.snapshot.schema_revisions.get(namespace).copied()
     }
 
     /// The version the copy holds of one layer of a document.
@@ -138,7 +144,9 @@ impl Copy {
         let offered = match update {
             Update::Document { document } => document.version,
             Update::Flag { flag } => flag.version,
-            Update::Schema { .. } => return false,
+            // A change logged before schemas carried a revision is never taken for stale.
+            Update::Schema { revision: 0, .. } => return false,
+            Update::Schema { revision, .. } => *revision,
         };
         self.held(update).is_some_and(|held| held >= offered)
     }
@@ -157,7 +165,16 @@ impl Copy {
                 snapshot.flags.retain(|f| f.key != flag.key);
                 snapshot.flags.push(flag);
             }
-            Update::Schema { namespace, schema } => {
+            Update::Schema {
+                namespace,
+                schema,
+                revision: of_schema,
+            } => {
+                if of_schema > 0 {
+                    snapshot
+                        .schema_revisions
+                        .insert(namespace.clone(), of_schema);
+                }
                 snapshot.schemas.insert(namespace, schema);
             }
         }

@@ -2,8 +2,9 @@
 //! stream: every process reads the topic whole ([`events::follow`]: a consumer group of its
 //! own, from the earliest offset), so each replica converges on every change even while its
 //! Watch stream is down. The events name what changed, not the value: a document is fetched
-//! over config's gRPC `Get` (its current version), a flag from the change log over a `Watch`
-//! opened just before the event's revision and closed once it has the change.
+//! over config's gRPC `Get` (its current version), a flag or a namespace's schema from the
+//! change log over a `Watch` opened just before the event's revision and closed once it has
+//! the change.
 //!
 //! An event announcing a version the copy already holds (or an older one) is skipped before
 //! anything is fetched, and the client refuses a fetched value older than its own, so a
@@ -13,7 +14,7 @@ use std::time::Duration;
 use contracts::{
     events::{
         Envelope, Event, topic,
-        v1::{ConfigChanged, FlagChanged},
+        v1::{ConfigChanged, FlagChanged, SchemaChanged},
     },
     workflow::config::v1::{
         Document, GetRequest, WatchRequest, config_client::ConfigClient as Grpc, watch_event::Body,
@@ -68,6 +69,12 @@ pub enum Change {
         version: i32,
         revision: i64,
     },
+    Schema {
+        namespace: String,
+        /// The schema's own revision.
+        version: i32,
+        revision: i64,
+    },
 }
 
 impl Change {
@@ -97,12 +104,22 @@ impl Change {
                 revision: e.revision,
             }));
         }
+        if env.event_type == SchemaChanged::EVENT_TYPE {
+            let e: SchemaChanged = env.decode().map_err(|e| bad(&e))?;
+            return Ok(Some(Change::Schema {
+                namespace: e.namespace,
+                version: e.schema_revision,
+                revision: e.revision,
+            }));
+        }
         Ok(None)
     }
 
     pub fn revision(&self) -> i64 {
         match self {
-            Change::Document { revision, .. } | Change::Flag { revision, .. } => *revision,
+            Change::Document { revision, .. }
+            | Change::Flag { revision, .. }
+            | Change::Schema { revision, .. } => *revision,
         }
     }
 }
@@ -124,6 +141,9 @@ pub fn is_held(client: &ConfigClient, change: &Change) -> bool {
             *version,
         ),
         Change::Flag { key, version, .. } => (copy.flag(key).map(|f| f.version), *version),
+        Change::Schema {
+            namespace, version, ..
+        } => (copy.schema_revision(namespace), *version),
     };
     held.is_some_and(|held| held >= offered)
 }
@@ -171,7 +191,7 @@ impl EventFeed {
 
     fn concerns(&self, change: &Change) -> bool {
         match change {
-            Change::Document { namespace, .. } => {
+            Change::Document { namespace, .. } | Change::Schema { namespace, .. } => {
                 self.namespaces.is_empty() || self.namespaces.contains(namespace)
             }
             Change::Flag { .. } => true,
@@ -247,17 +267,27 @@ impl EventFeed {
                     Err(s) => Err(FeedError::Transport(s.message().to_string())),
                 }
             }
-            Change::Flag { key, revision, .. } => self.flag(channel, key, *revision).await,
+            Change::Flag { key, revision, .. } => {
+                self.logged(channel, *revision, |b| flag_in(b, key)).await
+            }
+            Change::Schema {
+                namespace,
+                revision,
+                ..
+            } => {
+                self.logged(channel, *revision, |b| schema_in(b, namespace))
+                    .await
+            }
         }
     }
 
-    /// The flag change logged at `revision`: the first change a `Watch` after `revision - 1`
-    /// sends (or the flag in its snapshot, when that is where it starts).
-    async fn flag(
+    /// The change logged at `revision`, as `pick` finds it: in the first change a `Watch`
+    /// after `revision - 1` sends, or in its snapshot when that is where it starts.
+    async fn logged(
         &self,
         channel: &Channel,
-        key: &str,
         revision: i64,
+        pick: impl Fn(Option<Body>) -> Result<Option<Update>, FeedError>,
     ) -> Result<Option<Update>, FeedError> {
         let req = WatchRequest {
             namespaces: self.namespaces.clone(),
@@ -271,7 +301,7 @@ impl EventFeed {
                 .map_err(transport)?
                 .into_inner();
             while let Some(event) = stream.message().await.map_err(transport)? {
-                if let Some(found) = flag_in(event.body, key)? {
+                if let Some(found) = pick(event.body)? {
                     return Ok(Some(found));
                 }
                 if event.revision >= revision {
@@ -327,6 +357,27 @@ fn flag_in(body: Option<Body>, key: &str) -> Result<Option<Update>, FeedError> {
         None => None,
     };
     Ok(flag.map(|flag| Update::Flag { flag }))
+}
+
+/// Namespace `ns`'s schema in a Watch message, if it carries it.
+fn schema_in(body: Option<Body>, ns: &str) -> Result<Option<Update>, FeedError> {
+    let format = |e: serde_json::Error| FeedError::Format(e.to_string());
+    match body {
+        Some(Body::SnapshotJson(s)) => {
+            let mut snapshot = serde_json::from_str::<Snapshot>(&s).map_err(format)?;
+            let revision = snapshot.schema_revisions.get(ns).copied().unwrap_or(0);
+            Ok(snapshot.schemas.remove(ns).map(|schema| Update::Schema {
+                namespace: ns.to_string(),
+                schema,
+                revision,
+            }))
+        }
+        Some(Body::UpdateJson(u)) => match serde_json::from_str(&u).map_err(format)? {
+            found @ Update::Schema { .. } if found.namespace() == Some(ns) => Ok(Some(found)),
+            _ => Ok(None),
+        },
+        None => Ok(None),
+    }
 }
 
 /// Reads the topic into `tx` until `stop`, starting again after a broker failure.

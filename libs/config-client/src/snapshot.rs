@@ -47,6 +47,9 @@ pub struct Snapshot {
     /// Namespace → its JSON Schema.
     #[serde(default)]
     pub schemas: BTreeMap<String, Value>,
+    /// Namespace → the revision of its schema (config counts each namespace's schema writes).
+    #[serde(default)]
+    pub schema_revisions: BTreeMap<String, i32>,
     #[serde(default)]
     pub documents: Vec<DocumentLayer>,
     #[serde(default)]
@@ -54,7 +57,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Keeps from `held` every document layer and flag newer than this snapshot's version of
+    /// Keeps from `held` every schema, document layer and flag newer than this snapshot's version of
     /// it, and the higher revision: a snapshot taken before changes another feed has already
     /// applied does not take them back.
     pub fn keep_newer(&mut self, held: &Snapshot) {
@@ -63,6 +66,15 @@ impl Snapshot {
                 && mine.version < d.version
             {
                 *mine = d.clone();
+            }
+        }
+        for (ns, held_revision) in &held.schema_revisions {
+            let mine = self.schema_revisions.get(ns).copied().unwrap_or(0);
+            if let Some(schema) = held.schemas.get(ns)
+                && mine < *held_revision
+            {
+                self.schemas.insert(ns.clone(), schema.clone());
+                self.schema_revisions.insert(ns.clone(), *held_revision);
             }
         }
         for f in &held.flags {
@@ -80,9 +92,19 @@ impl Snapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Update {
-    Document { document: DocumentLayer },
-    Flag { flag: FlagEntry },
-    Schema { namespace: String, schema: Value },
+    Document {
+        document: DocumentLayer,
+    },
+    Flag {
+        flag: FlagEntry,
+    },
+    Schema {
+        namespace: String,
+        schema: Value,
+        /// The schema's revision (0 in a change logged before schemas carried one).
+        #[serde(default)]
+        revision: i32,
+    },
 }
 
 impl Update {

@@ -131,6 +131,8 @@ events! {
     UserSignedUp => "user_signed_up" on topic::AUTH,
     UserLoggedIn => "user_logged_in" on topic::AUTH,
     AssistedAccountCreated => "assisted_account_created" on topic::AUTH,
+    AssistedAccountApproved => "assisted_account_approved" on topic::AUTH,
+    AssistedAccountRejected => "assisted_account_rejected" on topic::AUTH,
     AssistedAccountClaimed => "assisted_account_claimed" on topic::AUTH,
     ClaimLinkResent => "claim_link_resent" on topic::AUTH,
     AssistedAccountAccessGranted => "assisted_account_access_granted" on topic::AUTH,
@@ -156,6 +158,7 @@ events! {
     NoteCreated => "note_created" on topic::TEMPLATE,
     ConfigChanged => "config_changed" on topic::CONFIG,
     FlagChanged => "flag_changed" on topic::CONFIG,
+    SchemaChanged => "schema_changed" on topic::CONFIG,
 }
 
 #[cfg(test)]

@@ -52,8 +52,8 @@ pub async fn snapshot(db: &Db, namespaces: &[String]) -> Result<Snapshot, Proble
     let revision: i64 = sqlx::query_scalar("SELECT coalesce(max(revision), 0) FROM changes")
         .fetch_one(&mut *uow)
         .await?;
-    let schemas: Vec<(String, Value)> = sqlx::query_as(
-        "SELECT namespace, schema FROM schemas WHERE cardinality($1::text[]) = 0 OR namespace = ANY($1)",
+    let schemas: Vec<(String, Value, i32)> = sqlx::query_as(
+        "SELECT namespace, schema, revision FROM schemas WHERE cardinality($1::text[]) = 0 OR namespace = ANY($1)",
     )
     .bind(namespaces)
     .fetch_all(&mut *uow)
@@ -73,7 +73,8 @@ pub async fn snapshot(db: &Db, namespaces: &[String]) -> Result<Snapshot, Proble
     uow.commit().await?;
     Ok(Snapshot {
         revision,
-        schemas: schemas.into_iter().collect(),
+        schema_revisions: schemas.iter().map(|(ns, _, r)| (ns.clone(), *r)).collect(),
+        schemas: schemas.into_iter().map(|(ns, s, _)| (ns, s)).collect(),
         documents: docs
             .iter()
             .map(Current::as_layer)

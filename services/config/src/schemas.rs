@@ -9,11 +9,13 @@ use config_client::{Update, schema::Schema};
 use kit::{
     Json, Origin, Problem, Timestamp,
     auth::Principal,
+    contracts::events::v1,
     utoipa_axum::{router::OpenApiRouter, routes},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::{AppState, audit::Entry, etag, names, problems, rows, slot};
 
@@ -129,8 +131,21 @@ async fn put(
     let update = Update::Schema {
         namespace: ns.clone(),
         schema: body.schema,
+        revision: saved.revision,
     };
-    rows::record_change(&mut uow, None, Some(&ns), &update).await?;
+    let revision = rows::record_change(&mut uow, None, Some(&ns), &update).await?;
+    // Clients fed by config_events alone learn of it here (and fetch it from the change log).
+    uow.emit(
+        Uuid::nil(),
+        &ns,
+        &v1::SchemaChanged {
+            namespace: ns.clone(),
+            schema_revision: saved.revision,
+            changed_by: p.user_id.to_string(),
+            revision,
+        },
+    )
+    .await?;
     uow.audit(Entry {
         action: "schema_written",
         organization_id: None,

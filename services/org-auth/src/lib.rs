@@ -94,6 +94,8 @@ pub(crate) struct AppState {
     pub activity: activity::Activity,
     /// Revoking sessions: their refresh tokens and, fleet-wide, their access tokens.
     pub revoking: revocations::Revoking,
+    /// Platform-admin approval of assisted accounts (`ORG_AUTH_ASSISTED_APPROVAL`).
+    pub approvals: assisted::Approvals,
 }
 
 fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
@@ -124,6 +126,7 @@ fn build(ctx: Ctx) -> BoxFuture<anyhow::Result<Parts>> {
                 access_ttl_secs: access_ttl,
                 local: ctx.verifier.revoked().clone(),
             },
+            approvals: assisted::Approvals::new(settings.assisted_approval),
         };
         let router = OpenApiRouter::new()
             .merge(sessions::routes())

@@ -159,7 +159,22 @@ pub const ASSISTED_ACCOUNT_CLOSED: ProblemType = ProblemType::new(
     409,
     "assisted-account-closed",
     "Conflict",
-    "The assisted account is already claimed or has expired.",
+    "The assisted account is already claimed, has expired or was rejected.",
+);
+
+pub const APPROVAL_PENDING: ProblemType = ProblemType::new(
+    403,
+    "approval-pending",
+    "Forbidden",
+    "The assisted account waits for a platform admin's approval: until then its claim link is \
+     not sent, it cannot be claimed and its temporary access is refused.",
+);
+
+pub const APPROVAL_DECIDED: ProblemType = ProblemType::new(
+    409,
+    "approval-decided",
+    "Conflict",
+    "The assisted account's approval is already decided (approved or rejected).",
 );
 
 pub const OAUTH_REFUSED: ProblemType = ProblemType::new(
@@ -251,6 +266,8 @@ pub const ALL: &[ProblemType] = &[
     MFA_ENROLLMENT_REQUIRED,
     CLAIM_INVALID,
     ASSISTED_ACCOUNT_CLOSED,
+    APPROVAL_PENDING,
+    APPROVAL_DECIDED,
     OAUTH_REFUSED,
     OAUTH_STATE_INVALID,
     OAUTH_EMAIL_UNVERIFIED,

@@ -35,6 +35,30 @@ pub struct Settings {
     /// How often older entries are deleted (`ORG_AUTH_AUDIT_RETENTION_SWEEP_SECS`, 3600 by
     /// default).
     pub audit_retention_sweep: Duration,
+    /// Whether a sales agent's assisted account waits for a platform admin
+    /// (`ORG_AUTH_ASSISTED_APPROVAL`: `required` by default, as the spec has it, or `auto`).
+    pub assisted_approval: ApprovalMode,
+}
+
+/// How assisted accounts created by agents other than platform admins are approved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ApprovalMode {
+    /// A platform admin approves each (spec §0, "Approval Workflows" 6 and 9).
+    #[default]
+    Required,
+    /// Each is approved as it is created.
+    Auto,
+}
+
+impl std::str::FromStr for ApprovalMode {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "required" => Ok(ApprovalMode::Required),
+            "auto" => Ok(ApprovalMode::Auto),
+            _ => Err("must be required or auto"),
+        }
+    }
 }
 
 impl Settings {
@@ -64,6 +88,8 @@ impl Settings {
                 "ORG_AUTH_AUDIT_RETENTION_SWEEP_SECS",
                 Duration::from_secs(3600),
             )?,
+            assisted_approval: config
+                .parse_or("ORG_AUTH_ASSISTED_APPROVAL", ApprovalMode::Required)?,
         })
     }
 }
@@ -121,13 +147,16 @@ mod tests {
         assert_eq!(d.hashing.wait, Duration::from_secs(2));
         assert_eq!(d.audit_retention_days, 365);
         assert_eq!(d.audit_retention_sweep, Duration::from_secs(3600));
+        assert_eq!(d.assisted_approval, ApprovalMode::Required);
         let s = read(&[
             ("ORG_AUTH_EXPIRY_SWEEP_SECS", "5"),
             ("APP_BASE_URL", "https://app.workflow.com/"),
             ("ORG_AUTH_HASH_CONCURRENCY", "2"),
             ("ORG_AUTH_HASH_WAIT_MS", "250"),
             ("ORG_AUTH_AUDIT_RETENTION_DAYS", "90"),
+            ("ORG_AUTH_ASSISTED_APPROVAL", "auto"),
         ])?;
+        assert_eq!(s.assisted_approval, ApprovalMode::Auto);
         assert_eq!(s.audit_retention_days, 90);
         assert_eq!(s.expiry_sweep, Duration::from_secs(5));
         assert_eq!(s.app_url, "https://app.workflow.com");
@@ -156,6 +185,17 @@ mod tests {
                 err.contains("ORG_AUTH_AUDIT_RETENTION_DAYS"),
                 "{bad}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn an_unknown_approval_mode_stops_start_up_naming_the_variable() {
+        for bad in ["none", "Required", "yes"] {
+            let err = read(&[("ORG_AUTH_ASSISTED_APPROVAL", bad)])
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains("ORG_AUTH_ASSISTED_APPROVAL"), "{bad}: {err}");
+            assert!(err.contains("required or auto"), "{bad}: {err}");
         }
     }
 

@@ -23,6 +23,7 @@ fn snapshot() -> Snapshot {
             json!({"type": "object", "properties": {"primary": {"type": "string"}}, "required": ["primary"]}),
         )]
         .into(),
+        schema_revisions: [("demo.themes".to_string(), 1)].into(),
         documents: vec![theme(Layer::Default, None, 1, json!({"primary": "#000", "font": "Inter"}))],
         flags: vec![FlagEntry {
             key: "new-editor".into(),

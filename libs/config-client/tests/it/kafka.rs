@@ -123,6 +123,45 @@ async fn a_change_published_on_config_events_reaches_a_client_without_the_watch_
     stop.cancel();
 }
 
+#[tokio::test]
+async fn a_schema_change_on_config_events_reaches_a_client_without_the_watch_stream() {
+    let t = service().await;
+    let admin = platform_admin(&t);
+    let (client, stop) = follow(&t, &["demo.themes"]);
+    wait_until(&client, "the seeded theme", |c| {
+        c.effective("demo.themes", "default", &Target::default())
+            .is_some()
+    })
+    .await;
+    let mut schema = t
+        .get("/api/v1/schemas/demo.themes")
+        .bearer(&admin)
+        .expect(200)
+        .await["schema"]
+        .clone();
+    // The shipped default (8) still fits the tighter bound.
+    schema["properties"]["border_radius_px"]["maximum"] = json!(12);
+    let saved = t
+        .put("/api/v1/schemas/demo.themes")
+        .bearer(&admin)
+        .json(json!({ "schema": schema }))
+        .expect(200)
+        .await;
+    let revision = saved["revision"].as_i64().expect("revision") as i32;
+    wait_until(&client, "the new schema", |c| {
+        c.current().schema_revision("demo.themes") == Some(revision)
+    })
+    .await;
+    assert_eq!(
+        client.current().snapshot().schemas["demo.themes"]["properties"]["border_radius_px"]["maximum"],
+        json!(12),
+        "the schema held is the one written"
+    );
+    let events = t.assert_outbox("schema_changed").await;
+    assert_eq!(events.len(), 1, "one event per schema write");
+    stop.cancel();
+}
+
 /// Publishes `env` again on the service's `config_events`, as a late redelivery would.
 async fn redeliver(t: &Svc, env: &Envelope) {
     let kafka = &t.spawned().shared.config.kafka;

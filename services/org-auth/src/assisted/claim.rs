@@ -9,7 +9,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{AssistedStatus, Assisting, Update, visible};
+use super::{
+    AssistedStatus, Assisting, Update,
+    approval::{ApprovalStatus, require_approved},
+    visible,
+};
 use crate::{
     AppState,
     audit::Entry,
@@ -74,12 +78,13 @@ struct Claimable {
     email: String,
     company_name: String,
     slug: String,
+    approval_status: ApprovalStatus,
 }
 
 impl Claimable {
     async fn find(conn: &mut PgConnection, digest: &str) -> Result<Option<Self>, Problem> {
         Ok(sqlx::query_as(
-            "SELECT a.user_id, a.organization_id, u.email, a.company_name, o.slug FROM assisted_accounts a \
+            "SELECT a.user_id, a.organization_id, u.email, a.company_name, o.slug, a.approval_status FROM assisted_accounts a \
              JOIN users u ON u.id = a.user_id JOIN organizations o ON o.id = a.organization_id \
              WHERE a.claim_token_hash = $1 AND a.claimed_at IS NULL AND a.expired_at IS NULL AND a.expires_at > now() \
              AND u.account_status = 'assisted_unclaimed'",
@@ -90,8 +95,9 @@ impl Claimable {
     }
 
     /// Claims it with the token of `digest` — re-checked under the row lock, so two claims at
-    /// once cannot both succeed — and the password of `hash`: the client is its admin, the
-    /// agents' temporary access ends. When it was claimed; `None` if it no longer can be.
+    /// once cannot both succeed, nor one with a rejection — and the password of `hash`: the
+    /// client is its admin, the agents' temporary access ends. When it was claimed; `None` if it
+    /// no longer can be.
     async fn claim(
         &self,
         uow: &mut Uow,
@@ -101,7 +107,8 @@ impl Claimable {
     ) -> Result<Option<Timestamp>, Problem> {
         let claimed_at: Option<Timestamp> = sqlx::query_scalar(
             "UPDATE assisted_accounts SET claimed_at = now(), claim_token_hash = 'claimed:' || user_id::text, \
-             claim_token_sealed = NULL WHERE claim_token_hash = $1 AND claimed_at IS NULL AND expires_at > now() RETURNING claimed_at",
+             claim_token_sealed = NULL WHERE claim_token_hash = $1 AND claimed_at IS NULL AND expires_at > now() \
+             AND approval_status = 'approved' RETURNING claimed_at",
         )
         .bind(digest)
         .fetch_optional(&mut **uow)
@@ -133,9 +140,11 @@ impl Claimable {
     }
 }
 
-/// Claim an assisted account: set the password, become the organisation's admin.
+/// Claim an assisted account: set the password, become the organisation's admin. An account
+/// still waiting for a platform admin's approval cannot be claimed yet (403 `approval-pending`).
 #[utoipa::path(post, path = "/api/v1/auth/claim-account", tag = "assisted accounts", request_body = ClaimRequest,
-    responses((status = 200, body = Claimed), (status = 400, body = kit::ProblemBody), (status = 429, body = kit::ProblemBody)))]
+    responses((status = 200, body = Claimed), (status = 400, body = kit::ProblemBody),
+              (status = 403, body = kit::ProblemBody), (status = 429, body = kit::ProblemBody)))]
 pub(super) async fn claim_account(
     State(s): State<AppState>,
     origin: Origin,
@@ -157,6 +166,7 @@ pub(super) async fn claim_account(
     let account = Claimable::find(&mut *s.db.system().await?, &digest)
         .await?
         .ok_or_else(invalid)?;
+    require_approved(account.approval_status)?;
     rules::password_policy("password", &password, &account.email)?;
     let hash = security::hash_password(password).await?;
     let mut uow = s.db.system().await?.from(&origin);
@@ -207,10 +217,11 @@ pub struct ClaimResent {
 }
 
 /// Send the claim link again. Tokens are stored only as digests, so a new one is issued and
-/// the old link stops working.
+/// the old link stops working. Only for an approved account (403 `approval-pending` before).
 #[utoipa::path(post, path = "/api/v1/auth/assisted-accounts/{user_id}/resend-claim", tag = "assisted accounts",
     security(("bearer" = [])), params(("user_id" = Uuid, Path)), request_body = ResendClaim,
-    responses((status = 200, body = ClaimResent), (status = 404, body = kit::ProblemBody), (status = 409, body = kit::ProblemBody)))]
+    responses((status = 200, body = ClaimResent), (status = 403, body = kit::ProblemBody),
+              (status = 404, body = kit::ProblemBody), (status = 409, body = kit::ProblemBody)))]
 pub(super) async fn resend_claim(
     State(s): State<AppState>,
     who: Assisting<Update>,
@@ -225,6 +236,7 @@ pub(super) async fn resend_claim(
             problems::ASSISTED_ACCOUNT_CLOSED.with(format!("the account is {}", a.account_status))
         );
     }
+    require_approved(a.approval_status)?;
     limits::CLAIM_RESENDS.spend(&s, &user.to_string()).await?;
     let token = security::claim_token();
     sqlx::query(

@@ -1,5 +1,7 @@
 //! The reminder and expiry of unclaimed assisted accounts, a periodic job (`Job::every`,
 //! `ORG_AUTH_EXPIRY_SWEEP_SECS`); the platform admins are mailed the accounts that expired.
+//! Only approved accounts are reminded (the others were never sent a link); rejected ones are
+//! disabled already and do not expire.
 use kit::{Origin, Problem, Timestamp, Uow, contracts::events::v1, revocation::Reason};
 use uuid::Uuid;
 
@@ -31,6 +33,7 @@ pub(crate) async fn sweep(s: &AppState) -> Result<(usize, usize), Problem> {
     let due: Vec<Due> = sqlx::query_as(
         "UPDATE assisted_accounts a SET reminder_sent_at = now() FROM users u \
          WHERE u.id = a.user_id AND a.claimed_at IS NULL AND a.expired_at IS NULL AND a.reminder_sent_at IS NULL \
+         AND a.approval_status = 'approved' \
          AND a.expires_at <= now() + interval '7 days' AND a.expires_at > now() \
          RETURNING u.email, a.company_name, a.expires_at",
     )
@@ -39,6 +42,7 @@ pub(crate) async fn sweep(s: &AppState) -> Result<(usize, usize), Problem> {
     let expired: Vec<Expired> = sqlx::query_as(
         "UPDATE assisted_accounts a SET expired_at = now() FROM users u \
          WHERE u.id = a.user_id AND a.claimed_at IS NULL AND a.expired_at IS NULL AND a.expires_at <= now() \
+         AND a.approval_status <> 'rejected' \
          RETURNING a.user_id, a.organization_id, a.created_by_agent_id, a.company_name, u.email",
     )
     .fetch_all(&mut *uow)

@@ -1,7 +1,9 @@
 //! Assisted accounts (spec §0, endpoints 11–16): a platform admin — or a sales agent holding
-//! `assisted_signup.create` — creates a client's user and organisation (`setup`); the client
-//! claims the account with a single-use token within 30 days (`claim`); unclaimed accounts
-//! are reminded, then expire (`expiry`). Here: who may manage them, and reading them.
+//! `assisted_signup.create` — creates a client's user and organisation (`setup`); a platform
+//! admin approves a sales agent's account before its claim link goes out and its temporary
+//! access works (`approval`); the client claims the account with a single-use token within 30
+//! days (`claim`); unclaimed accounts are reminded, then expire (`expiry`). Here: who may manage
+//! them, and reading them.
 use std::marker::PhantomData;
 
 use axum::{
@@ -25,10 +27,13 @@ use crate::{
     rules::{Page, vocabulary},
 };
 
+mod approval;
 mod claim;
 mod expiry;
 mod setup;
 
+pub use approval::ApprovalStatus;
+pub(crate) use approval::Approvals;
 pub(crate) use expiry::sweep as expiry_sweep;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -39,6 +44,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(claim::claim_account))
         .routes(routes!(claim::resend_claim))
         .routes(routes!(setup::grant_access))
+        .routes(routes!(approval::approve))
+        .routes(routes!(approval::reject))
 }
 
 /// What managing assisted accounts takes: `assisted_signup.<NAME>`.
@@ -130,18 +137,35 @@ pub struct AssistedAccount {
     pub claimed_at: Option<Timestamp>,
     pub last_activity: Option<Timestamp>,
     pub notes: Option<String>,
+    /// `pending` (a platform admin must approve it), `approved` or `rejected`.
+    pub approval_status: ApprovalStatus,
+    /// The platform admin who decided (null while pending, and when approved automatically).
+    pub approval_decided_by: Option<Uuid>,
+    pub approval_decided_at: Option<Timestamp>,
 }
+
+/// An assisted account's [`AssistedStatus`] from `assisted_accounts a` (a literal).
+macro_rules! status_column {
+    () => {
+        "CASE WHEN a.claimed_at IS NOT NULL THEN 'claimed' \
+              WHEN a.expired_at IS NOT NULL OR a.expires_at <= now() THEN 'expired' \
+              ELSE 'assisted_unclaimed' END"
+    };
+}
+pub(crate) use status_column;
 
 /// An [`AssistedAccount`] by name, from `assisted_accounts a JOIN users u` (a literal, so
 /// queries stay literal SQL).
 macro_rules! account_columns {
     () => {
-        "a.user_id, a.organization_id, u.email, a.company_name, \
-         CASE WHEN a.claimed_at IS NOT NULL THEN 'claimed' \
-              WHEN a.expired_at IS NOT NULL OR a.expires_at <= now() THEN 'expired' \
-              ELSE 'assisted_unclaimed' END AS account_status, \
-         a.created_by_agent_id AS created_by, a.created_at, a.expires_at, a.claimed_at, \
-         greatest(a.last_activity_at, u.last_login_at) AS last_activity, a.notes"
+        concat!(
+            "a.user_id, a.organization_id, u.email, a.company_name, ",
+            status_column!(),
+            " AS account_status, \
+             a.created_by_agent_id AS created_by, a.created_at, a.expires_at, a.claimed_at, \
+             greatest(a.last_activity_at, u.last_login_at) AS last_activity, a.notes, \
+             a.approval_status, a.approval_decided_by, a.approval_decided_at"
+        )
     };
 }
 /// What a claim token is sealed for (bound with the account's user id).
@@ -317,9 +341,17 @@ pub struct ListQuery {
     pub status: Option<Filter>,
     #[serde(default)]
     pub agent_id: Option<Uuid>,
+    /// `pending` (the platform admins' queue), `approved` or `rejected`.
+    #[serde(default)]
+    #[param(value_type = Option<ApprovalStatus>, inline)]
+    pub approval_status: Option<ApprovalStatus>,
     #[serde(default)]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000000)]
-    pub page: Page,
+    pub page: Option<Page>,
+    /// Rows to skip, instead of `page`.
+    #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 100000000)]
+    pub offset: Option<Offset>,
     #[serde(default)]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Limit<50, 100>,
@@ -333,12 +365,54 @@ pub struct ListQuery {
     pub order: Order,
 }
 
+/// Rows a listing skips: 0 to 100,000,000.
+#[derive(Debug, Clone, Copy)]
+pub struct Offset(u32);
+
+const MAX_OFFSET: u32 = 100_000_000;
+
+impl<'de> Deserialize<'de> for Offset {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// A number from a query string (`"20"`) or JSON (`20`).
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Num {
+            N(u64),
+            S(String),
+        }
+        let n = match Num::deserialize(d)? {
+            Num::N(n) => Some(n),
+            Num::S(s) => s.trim().parse().ok(),
+        };
+        n.and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n <= MAX_OFFSET)
+            .map(Offset)
+            .ok_or_else(|| serde::de::Error::custom(format!("must be 0 to {MAX_OFFSET}")))
+    }
+}
+
+impl ListQuery {
+    /// The rows skipped: by `offset`, or by `page` (the first by default); not both.
+    fn skipped(&self) -> Result<u32, Problem> {
+        match (self.page, self.offset) {
+            (Some(_), Some(_)) => Err(Problem::invalid("offset", "give page or offset, not both")),
+            (None, Some(Offset(n))) => Ok(n),
+            (page, None) => {
+                let skipped = page.unwrap_or_default().offset(self.limit.get());
+                Ok(u32::try_from(skipped).unwrap_or(u32::MAX))
+            }
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Pagination {
     pub current_page: u32,
     pub total_pages: i64,
     pub total_accounts: i64,
     pub per_page: u32,
+    /// The rows skipped before this page.
+    pub offset: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
@@ -367,7 +441,7 @@ pub struct AssistedList {
 }
 
 /// The accounts an agent's listing covers: those assigned to it, or (platform admins) to one
-/// agent, or all.
+/// agent, or all; of one approval status (`$2`) or any.
 macro_rules! scoped_accounts {
     () => {
         concat!(
@@ -376,13 +450,15 @@ macro_rules! scoped_accounts {
             " FROM assisted_accounts a JOIN users u ON u.id = a.user_id \
              WHERE ($1::uuid IS NULL OR ",
             assigned_to!("$1"),
-            ")"
+            ") AND ($2::text IS NULL OR a.approval_status = $2)"
         )
     };
 }
 
-/// Assisted accounts with filters, sorting, pagination and counts. Sales agents see only
-/// the accounts assigned to them (`agent_id` filters by the assigned agent).
+/// Assisted accounts with filters, sorting, pagination (`page` or `offset`) and counts. Sales
+/// agents see only the accounts assigned to them (`agent_id` filters by the assigned agent);
+/// `approval_status=pending` is the platform admins' queue of accounts to approve. The summary
+/// counts the accounts of the approval status asked for.
 #[utoipa::path(get, path = "/api/v1/auth/assisted-accounts", tag = "assisted accounts",
     security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = AssistedList), (status = 403, body = kit::ProblemBody)))]
@@ -394,6 +470,8 @@ async fn list_assisted(
     // A sales agent's scope is the accounts assigned to it, whatever it asks for.
     let agent = who.seen_agent().or(q.agent_id);
     let status = q.status.map(|f| f.status().as_str());
+    let approval = q.approval_status.map(ApprovalStatus::as_str);
+    let skipped = q.skipped()?;
     let mut uow = who.begin(&s).await?;
     let summary: Summary = sqlx::query_as(concat!(
         "SELECT count(*) FILTER (WHERE account_status = 'assisted_unclaimed') AS total_unclaimed, \
@@ -403,6 +481,7 @@ async fn list_assisted(
         ") x"
     ))
     .bind(agent)
+    .bind(approval)
     .fetch_one(&mut *uow)
     .await?;
     let total = summary.total(q.status);
@@ -411,26 +490,28 @@ async fn list_assisted(
         concat!(
             "SELECT * FROM (",
             scoped_accounts!(),
-            ") x WHERE ($2::text IS NULL OR account_status = $2) \
-             ORDER BY {} {} NULLS LAST, user_id LIMIT $3 OFFSET $4"
+            ") x WHERE ($3::text IS NULL OR account_status = $3) \
+             ORDER BY {} {} NULLS LAST, user_id LIMIT $4 OFFSET $5"
         ),
         q.sort_by.as_str(),
         q.order.as_str().to_ascii_uppercase()
     )))
     .bind(agent)
+    .bind(approval)
     .bind(status)
     .bind(q.limit.as_i64())
-    .bind(q.page.offset(q.limit.get()))
+    .bind(i64::from(skipped))
     .fetch_all(&mut *uow)
     .await?;
     let per_page = q.limit.as_i64();
     Ok(Json(AssistedList {
         accounts,
         pagination: Pagination {
-            current_page: q.page.get(),
+            current_page: skipped / q.limit.get() + 1,
             total_pages: (total + per_page - 1) / per_page,
             total_accounts: total,
             per_page: q.limit.get(),
+            offset: skipped,
         },
         summary,
     }))

@@ -16,7 +16,11 @@ use time::Duration;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{AssistedStatus, Assisting, Create, Update, visible};
+use super::{
+    AssistedStatus, Assisting, Create, Update,
+    approval::{ASSISTED_ACCESS, ApprovalStatus, require_approved},
+    visible,
+};
 use crate::{
     AppState,
     accounts::{self, NewOrganization},
@@ -109,8 +113,9 @@ pub struct AssistedCreated {
     /// Shown once: only its digest is stored.
     pub claim_token: String,
     pub claim_url: String,
-    /// `temp_` + a token acting as the account's admin for 24 hours (audited).
-    pub temporary_access_token: String,
+    /// `temp_` + a token acting as the account's admin for 24 hours (audited); null while the
+    /// account waits for approval (`POST …/access` issues one once it is approved).
+    pub temporary_access_token: Option<String>,
     pub expires_at: Timestamp,
     pub created_by_agent_id: Uuid,
     /// The creating agent's name as its login records it (null for an agent without one here).
@@ -119,10 +124,17 @@ pub struct AssistedCreated {
     pub created_at: Timestamp,
     pub dashboard_url: String,
     pub message: &'static str,
+    /// `pending`: a platform admin approves the account before its claim link is mailed and
+    /// temporary access is granted; `approved` (a platform admin's own account, or approval is
+    /// automatic).
+    pub approval_status: ApprovalStatus,
 }
 
 /// Create a client's account on their behalf (platform admins, or agents with
-/// `assisted_signup.create`). Publishes `assisted_account_created`.
+/// `assisted_signup.create`). Publishes `assisted_account_created`. A sales agent's account
+/// waits for a platform admin's approval (`approval_status: pending`): its claim link is mailed
+/// once approved, and no temporary access token is issued before (`POST …/access` issues one
+/// then). A platform admin's own is approved.
 #[utoipa::path(post, path = "/api/v1/auth/assisted-signup", tag = "assisted accounts",
     security(("bearer" = [])), request_body = AssistedSignup,
     responses((status = 201, body = AssistedCreated), (status = 403, body = kit::ProblemBody),
@@ -142,7 +154,7 @@ pub(super) async fn assisted_signup(
     limits::ASSISTED_SIGNUPS
         .spend(&s, &who.agent_id.to_string())
         .await?;
-    let new = Setup::new(&who, &req);
+    let new = Setup::new(&who, &req, s.approvals.initial(&who.principal));
     let mut uow = who.begin(&s).await?.from(&origin);
     if sessions::load_user_by_email(&mut uow, &req.client_email)
         .await?
@@ -156,11 +168,14 @@ pub(super) async fn assisted_signup(
     let claim_url = format!("{}/claim/{}", s.app_url, new.token);
     let expires = new.expires_at.to_string();
     let (name, company) = (&req.client_name, &req.company_name);
-    let claim = mail::claim(&req.client_email, name, company, &claim_url, &expires, None);
-    s.mail.after_commit(&mut uow, claim);
+    if new.approval == ApprovalStatus::Approved {
+        let claim = mail::claim(&req.client_email, name, company, &claim_url, &expires, None);
+        s.mail.after_commit(&mut uow, claim);
+    }
     uow.commit().await?;
     let dashboard_url = format!("{}/{slug}", s.app_url);
-    let mut answer = new.answer(claim_url, format!("temp_{temp}"), dashboard_url);
+    let temp = temp.map(|t| format!("temp_{t}"));
+    let mut answer = new.answer(claim_url, temp, dashboard_url);
     answer.created_by_agent_name = agent_name;
     Ok((StatusCode::CREATED, Json(answer)))
 }
@@ -175,10 +190,11 @@ struct Setup<'a> {
     token: String,
     now: Timestamp,
     expires_at: Timestamp,
+    approval: ApprovalStatus,
 }
 
 impl<'a> Setup<'a> {
-    fn new(who: &'a Assisting<Create>, req: &'a AssistedSignup) -> Self {
+    fn new(who: &'a Assisting<Create>, req: &'a AssistedSignup, approval: ApprovalStatus) -> Self {
         let p = &who.principal;
         let agent_role = (p.agent.as_ref())
             .and_then(|a| a.primary_role.clone())
@@ -194,12 +210,19 @@ impl<'a> Setup<'a> {
             token,
             now,
             expires_at: now + CLAIM_TTL,
+            approval,
         }
     }
 
     /// The organisation (at `slug`), the client's login as its admin, the account's record,
-    /// 24 hours of access for the agent, the events and the audit entry; the temporary token.
-    async fn create(&self, uow: &mut Uow, s: &AppState, slug: &str) -> Result<String, Problem> {
+    /// 24 hours of access for the agent once approved, the events and the audit entry; the
+    /// temporary token (none while pending).
+    async fn create(
+        &self,
+        uow: &mut Uow,
+        s: &AppState,
+        slug: &str,
+    ) -> Result<Option<String>, Problem> {
         let req = self.req;
         let org = NewOrganization {
             id: self.org,
@@ -214,7 +237,14 @@ impl<'a> Setup<'a> {
         org.insert(uow).await?;
         self.create_client(uow).await?;
         self.record(uow, s).await?;
-        let temp = grant(uow, s, self.user, self.org, "assisted signup set-up", 24).await?;
+        // No token before the approval: every verifier of the fleet would take it, and
+        // temporary admin access is what the approval is for (spec §0, "Approval Workflows" 9).
+        let temp = match self.approval {
+            ApprovalStatus::Approved => {
+                Some(grant(uow, s, self.user, self.org, "assisted signup set-up", 24).await?)
+            }
+            _ => None,
+        };
         let created = v1::AssistedAccountCreated {
             user_id: self.user.to_string(),
             organization_id: self.org.to_string(),
@@ -222,12 +252,14 @@ impl<'a> Setup<'a> {
             created_by_agent_id: self.who.agent_id.to_string(),
             created_by_agent_role: self.agent_role.clone(),
             expires_at: self.expires_at.to_string(),
+            approval_status: self.approval.to_string(),
         };
         uow.emit(self.org, self.user, &created).await?;
         // The organisation exists now like any other: research starts from this event.
         uow.emit(self.org, self.org, &org.created(self.user))
             .await?;
-        let meta = json!({"agent_id": self.who.agent_id, "agent_role": self.agent_role});
+        let meta = json!({"agent_id": self.who.agent_id, "agent_role": self.agent_role,
+                          "approval_status": self.approval});
         let entry = Entry::new("assisted_account_created").org(Some(self.org));
         uow.audit(entry.user(self.user).by_actor().meta(meta))
             .await?;
@@ -253,12 +285,18 @@ impl<'a> Setup<'a> {
     }
 
     /// The assisted account's own record: who created it, the claim token (its digest to find
-    /// it by, and sealed so its agents can be shown the link again), the expiry.
+    /// it by, and sealed so its agents can be shown the link again), the expiry, the approval
+    /// (a platform admin approves its own; approved automatically, by nobody).
     async fn record(&self, uow: &mut Uow, s: &AppState) -> Result<(), Problem> {
+        let approved = self.approval == ApprovalStatus::Approved;
+        let p = &self.who.principal;
+        let approver =
+            (approved && p.is_platform_admin()).then_some((p.user_id, self.who.agent_id));
         sqlx::query(
             "INSERT INTO assisted_accounts (user_id, organization_id, client_name, company_name, notes, created_by_agent_id, \
-             created_by_user_id, created_by_agent_role, claim_token_hash, expires_at, claim_token_sealed) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+             created_by_user_id, created_by_agent_role, claim_token_hash, expires_at, claim_token_sealed, \
+             approval_status, approval_decided_by, approval_decided_by_agent_id, approval_decided_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
         )
         .bind(self.user)
         .bind(self.org)
@@ -271,12 +309,21 @@ impl<'a> Setup<'a> {
         .bind(security::digest(&self.token))
         .bind(self.expires_at)
         .bind(super::seal_claim(s, self.user, &self.token)?)
+        .bind(self.approval)
+        .bind(approver.map(|a| a.0))
+        .bind(approver.map(|a| a.1))
+        .bind(approved.then_some(self.now))
         .execute(&mut **uow)
         .await?;
         Ok(())
     }
 
-    fn answer(self, claim_url: String, temp: String, dashboard_url: String) -> AssistedCreated {
+    fn answer(
+        self,
+        claim_url: String,
+        temp: Option<String>,
+        dashboard_url: String,
+    ) -> AssistedCreated {
         AssistedCreated {
             user_id: self.user,
             organization_id: self.org,
@@ -291,7 +338,16 @@ impl<'a> Setup<'a> {
             created_by_agent_role: self.agent_role,
             created_at: self.now,
             dashboard_url,
-            message: "Account created. Client can claim within 30 days using the claim link.",
+            message: match self.approval {
+                ApprovalStatus::Approved => {
+                    "Account created. Client can claim within 30 days using the claim link."
+                }
+                _ => {
+                    "Account created, waiting for a platform admin's approval: the claim link is \
+                     sent and temporary access can be granted once it is approved."
+                }
+            },
+            approval_status: self.approval,
         }
     }
 }
@@ -314,7 +370,7 @@ async fn grant(
     let grant = Uuid::now_v7();
     let now = Timestamp::now();
     let mut c = Claims::client(user, Some(org), "admin");
-    c.scope = Some("assisted_access".into());
+    c.scope = Some(ASSISTED_ACCESS.into());
     // The grant is the token's session: revoking it (claim, expiry) refuses the token.
     c.sid = Some(grant);
     c.jti = jti.clone();
@@ -406,6 +462,8 @@ pub(super) async fn grant_access(
         return Err(problems::ASSISTED_ACCOUNT_CLOSED
             .with("temporary access ends when the client claims the account"));
     }
+    // Temporary admin access needs a platform admin's approval of the account.
+    require_approved(a.approval_status)?;
     let org = a.organization_id;
     let token = grant(&mut uow, &s, user, org, &req.reason, hours).await?;
     let now = Timestamp::now();

@@ -1,12 +1,14 @@
 //! Assisted accounts: created by agents for a client, read and listed by their creator and
 //! platform admins, temporary access, claim links resent and claimed once, reminders and expiry.
+//! (A sales agent's account is approved by a platform admin first: `assisted_approval`.)
 use std::time::Duration;
 
-use crate::support::*;
+use crate::{assisted_approval::approve, support::*};
 
 const SIGNUP: &str = "/api/v1/auth/assisted-signup";
 
-/// Agents as the gateway presents them, a client, and one account created by `sales`.
+/// Agents as the gateway presents them, a client, and one account created by `sales` and
+/// approved by `admin`.
 struct Desk {
     t: OrgAuth,
     sales: Agent,
@@ -67,6 +69,7 @@ async fn desk() -> anyhow::Result<Desk> {
         .json(assisted_body(&client_email))
         .expect(201)
         .await;
+    approve(&t, &admin, &created).await;
     Ok(Desk {
         t,
         sales,
@@ -149,7 +152,10 @@ async fn an_assisted_account_gets_a_mailed_claim_link_of_which_only_a_digest_is_
         claim.starts_with("CLAIM-") && claim.len() >= 38,
         "≥ 128 bits: {claim}"
     );
-    assert!(s(&created["temporary_access_token"]).starts_with("temp_"));
+    assert!(
+        created["temporary_access_token"].is_null(),
+        "temporary access waits for the approval"
+    );
     let user_id = uuid(&created["user_id"]);
     let (st, _) = t
         .post(SIGNUP)
@@ -159,6 +165,7 @@ async fn an_assisted_account_gets_a_mailed_claim_link_of_which_only_a_digest_is_
         .await?
         .parts();
     assert_eq!(st, StatusCode::CONFLICT, "one account per email");
+    approve(&t, &admin, &created).await;
     let stored: String =
         sqlx::query_scalar("SELECT claim_token_hash FROM assisted_accounts WHERE user_id = $1")
             .bind(user_id)
@@ -514,6 +521,7 @@ async fn an_assisted_account_names_its_agent_and_shows_its_current_claim_link_un
     let got = t.get(&one).auth(&sam.auth).expect(200).await;
     assert_eq!(got["claim_token"], created["claim_token"]);
     assert_eq!(got["claim_url"], created["claim_url"]);
+    approve(&t, &t.agent(&["platform_admin"], None), &created).await;
     let sealed: String =
         sqlx::query_scalar("SELECT claim_token_sealed FROM assisted_accounts WHERE user_id = $1")
             .bind(uuid(&created["user_id"]))

@@ -87,6 +87,9 @@ async fn the_specifications_examples_answer_as_documented() -> anyhow::Result<()
         .run()
         .await;
     let user = s(&created["user_id"]);
+    // A sales agent's account waits for a platform admin before its link and access work.
+    let approver = t.agent(&["platform_admin"], None);
+    crate::assisted_approval::approve(&t, &approver, &created).await;
     r.example(Method::GET, "/api/v1/auth/assisted-accounts/{user_id}")
         .param("user_id", &user)
         .auth(&sales.auth)

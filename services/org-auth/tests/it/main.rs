@@ -3,6 +3,7 @@ mod activity;
 mod agent_assignments;
 mod agent_roles;
 mod assisted;
+mod assisted_approval;
 mod audit_log;
 mod audit_retention;
 mod bad_input;

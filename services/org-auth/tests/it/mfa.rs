@@ -393,6 +393,8 @@ async fn a_claimed_assisted_account_whose_organisation_requires_mfa_enrols_first
         .json(assisted_body(&email("claimer")))
         .expect(201)
         .await;
+    let admin = t.agent(&["platform_admin"], None);
+    crate::assisted_approval::approve(&t, &admin, &created).await;
     // The agent preparing the account switched the requirement on.
     let mut tx = t.system_tx().await?;
     sqlx::query("UPDATE organizations SET settings = '{\"mfa_required\": true}' WHERE id = $1")

@@ -4,17 +4,32 @@ use crate::support::*;
 
 const ME: &str = "/api/v1/auth/me?organizations=false";
 
-/// An assisted account created by a sales agent: its answer, with the temporary access token.
+/// An assisted account created by a sales agent and approved by a platform admin: its answer,
+/// with the temporary access token the sales agent was granted after the approval.
 async fn assisted_account(t: &OrgAuth) -> Value {
     let sales = t.agent(
         &["sales_agent"],
         Some(json!({"assisted_signup": ["create", "read", "update"]})),
     );
-    t.post("/api/v1/auth/assisted-signup")
+    let mut created = t
+        .post("/api/v1/auth/assisted-signup")
         .auth(&sales.auth)
         .json(assisted_body(&email("casey")))
         .expect(201)
-        .await
+        .await;
+    let admin = t.agent(&["platform_admin"], None);
+    crate::assisted_approval::approve(t, &admin, &created).await;
+    let granted = t
+        .post(&format!(
+            "/api/v1/auth/assisted-accounts/{}/access",
+            s(&created["user_id"])
+        ))
+        .auth(&sales.auth)
+        .json(json!({"reason": "demo prep", "duration_hours": 2}))
+        .expect(200)
+        .await;
+    created["temporary_access_token"] = granted["temporary_access_token"].clone();
+    created
 }
 
 #[tokio::test]

@@ -128,8 +128,16 @@ async fn tenant_b(t: &OrgAuth) -> anyhow::Result<TenantB> {
     })
 }
 
-const ASSISTED: [(Method, &str); 3] = [
+const ASSISTED: [(Method, &str); 5] = [
     (Method::GET, "/api/v1/auth/assisted-accounts/{user_id}"),
+    (
+        Method::POST,
+        "/api/v1/auth/assisted-accounts/{user_id}/approve",
+    ),
+    (
+        Method::POST,
+        "/api/v1/auth/assisted-accounts/{user_id}/reject",
+    ),
     (
         Method::POST,
         "/api/v1/auth/assisted-accounts/{user_id}/resend-claim",
@@ -189,6 +197,16 @@ fn probe<'a>(t: &'a OrgAuth, b: &TenantB, caller: Auth) -> Probe<'a> {
             Method::POST,
             "/api/v1/auth/assisted-accounts/{user_id}/access",
             json!({"reason": "peek", "duration_hours": 1}),
+        )
+        .body(
+            Method::POST,
+            "/api/v1/auth/assisted-accounts/{user_id}/approve",
+            json!({}),
+        )
+        .body(
+            Method::POST,
+            "/api/v1/auth/assisted-accounts/{user_id}/reject",
+            json!({"reason": "taken over"}),
         );
     for (m, path) in ASSISTED {
         p = p.id_for(m, path, "user_id", b.assisted);
