@@ -249,7 +249,10 @@ mod tests {
             until: now() + 60,
         });
         // Expire one directly (an event's `until` passing), then prune.
-        r.0.held.write().unwrap().insert(gone.as_u128(), now() - 1);
+        r.0.held
+            .write()
+            .expect("the map lock")
+            .insert(gone.as_u128(), now() - 1);
         r.prune();
         assert_eq!(r.len(), 2_000);
         assert!(!r.covers(&claims(Some(gone))));
