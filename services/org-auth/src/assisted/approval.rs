@@ -88,7 +88,8 @@ pub struct Approve {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reject {
-    /// Why, kept with the decision, audited and published.
+    // Why, kept with the decision, audited and published. (A doc comment here would wrap the
+    // inline schema in an `allOf` with an object, which no string satisfies.)
     #[schema(inline)]
     pub reason: Text<3, 1000>,
 }
