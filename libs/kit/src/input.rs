@@ -489,6 +489,48 @@ impl utoipa::PartialSchema for PageNo {
 
 impl utoipa::ToSchema for PageNo {}
 
+/// Rows a listing skips, `0..=100_000_000`, 0 when absent: `#[serde(default)] offset: Offset`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offset(u32);
+
+impl Offset {
+    pub const MAX: u32 = 100_000_000;
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Offset {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = number(d)?;
+        u32::try_from(n)
+            .ok()
+            .filter(|n| *n <= Offset::MAX)
+            .map(Offset)
+            .ok_or_else(|| serde::de::Error::custom(format!("must be 0 to {}", Offset::MAX)))
+    }
+}
+
+impl Serialize for Offset {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(self.0)
+    }
+}
+
+impl utoipa::PartialSchema for Offset {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .maximum(Some(Offset::MAX))
+            .default(Some(0.into()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Offset {}
+
 /// `Query<T>` whose rejections name the field: 422 for a value that does not match `T`
 /// (`limit: must be 1 to 100`), like the kit's `Json`.
 #[derive(Debug, Clone, Copy, Default)]

@@ -13,7 +13,7 @@ use axum::{
 use kit::{
     Json, Problem, Query, Timestamp, Uow,
     auth::Principal,
-    input::Limit,
+    input::{Limit, Offset},
     sqlx::PgConnection,
     store::Scope,
     utoipa_axum::{router::OpenApiRouter, routes},
@@ -365,38 +365,12 @@ pub struct ListQuery {
     pub order: Order,
 }
 
-/// Rows a listing skips: 0 to 100,000,000.
-#[derive(Debug, Clone, Copy)]
-pub struct Offset(u32);
-
-const MAX_OFFSET: u32 = 100_000_000;
-
-impl<'de> Deserialize<'de> for Offset {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        /// A number from a query string (`"20"`) or JSON (`20`).
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Num {
-            N(u64),
-            S(String),
-        }
-        let n = match Num::deserialize(d)? {
-            Num::N(n) => Some(n),
-            Num::S(s) => s.trim().parse().ok(),
-        };
-        n.and_then(|n| u32::try_from(n).ok())
-            .filter(|n| *n <= MAX_OFFSET)
-            .map(Offset)
-            .ok_or_else(|| serde::de::Error::custom(format!("must be 0 to {MAX_OFFSET}")))
-    }
-}
-
 impl ListQuery {
     /// The rows skipped: by `offset`, or by `page` (the first by default); not both.
     fn skipped(&self) -> Result<u32, Problem> {
         match (self.page, self.offset) {
             (Some(_), Some(_)) => Err(Problem::invalid("offset", "give page or offset, not both")),
-            (None, Some(Offset(n))) => Ok(n),
+            (None, Some(offset)) => Ok(offset.get()),
             (page, None) => {
                 let skipped = page.unwrap_or_default().offset(self.limit.get());
                 Ok(u32::try_from(skipped).unwrap_or(u32::MAX))
