@@ -259,10 +259,114 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rejection) => Err(json_problem(rejection)),
+        if !json_content_type(req.headers()) {
+            return Err(json_problem(JsonRejection::MissingJsonContentType(
+                Default::default(),
+            )));
         }
+        let bytes = bytes::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| json_problem(JsonRejection::BytesRejection(e)))?;
+        let axum::Json(v) = axum::Json::<T>::from_bytes(&bytes).map_err(json_problem)?;
+        // PostgreSQL's text and jsonb hold no NUL character, so a body that carries one would
+        // fail at the database as a 500 (or be cut short) wherever a field is stored as it
+        // came, JSON documents included. The type's own rules run first, so a field that
+        // checks its text names its own problem; this catches the rest, in one place.
+        if let Some(field) = nul_field(&bytes) {
+            return Err(Problem::invalid(
+                field,
+                "must not contain a NUL character (\\u0000)",
+            ));
+        }
+        Ok(Json(v))
+    }
+}
+
+/// `application/json`, or any `application/…+json`, with or without parameters (as axum's
+/// own extractor accepts).
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(v) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = v
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence
+        .strip_prefix("application/")
+        .is_some_and(|sub| sub == "json" || (sub.ends_with("+json") && sub.len() > 5))
+}
+
+/// Where a JSON body holds a NUL character (the escape `\u0000`: JSON cannot carry a raw
+/// one), as a field path (`schema`, `items[2].name`, `(body)` at the top); `None` when it
+/// holds none. The scan is over the bytes, so a body without NUL costs one pass and no
+/// allocation.
+pub(crate) fn nul_field(body: &[u8]) -> Option<String> {
+    if !has_nul_escape(body) {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mut path = String::new();
+    nul_path(&value, &mut path).then(|| {
+        if path.is_empty() {
+            "(body)".to_string()
+        } else {
+            path
+        }
+    })
+}
+
+/// `\u0000` preceded by an odd run of backslashes (an even run is an escaped backslash
+/// followed by the text `u0000`).
+fn has_nul_escape(body: &[u8]) -> bool {
+    let needle = b"u0000";
+    let mut from = 0;
+    while let Some(i) = body[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|i| i + from)
+    {
+        let slashes = body[..i].iter().rev().take_while(|&&b| b == b'\\').count();
+        if slashes % 2 == 1 {
+            return true;
+        }
+        from = i + 1;
+    }
+    false
+}
+
+/// Appends the path of the first string or key holding NUL to `path`; true when found.
+fn nul_path(v: &serde_json::Value, path: &mut String) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = nul_path(item, path);
+            if !found {
+                path.truncate(len);
+            }
+            found
+        }),
+        serde_json::Value::Object(map) => map.iter().any(|(k, item)| {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            // A key that holds NUL is named by its printable part.
+            path.push_str(&k.replace('\0', ""));
+            let found = k.contains('\0') || nul_path(item, path);
+            if !found {
+                path.truncate(len);
+            }
+            found
+        }),
+        _ => false,
     }
 }
 
@@ -378,6 +482,30 @@ mod tests {
             super::strip_position("must be at most 5 characters at line 1 column 9"),
             "must be at most 5 characters"
         );
+    }
+
+    #[test]
+    fn a_nul_character_is_found_wherever_it_is_and_named_by_its_path() {
+        use super::nul_field;
+        let at = |body: &str| nul_field(body.as_bytes());
+        assert_eq!(at(r#"{"a": "x\u0000"}"#).as_deref(), Some("a"));
+        assert_eq!(
+            at(r#"{"a": {"b": [1, "ok", "\u0000"]}}"#).as_deref(),
+            Some("a.b[2]")
+        );
+        assert_eq!(
+            at(r#"{"schema": {"k\u0000ey": 1}}"#).as_deref(),
+            Some("schema.key")
+        );
+        assert_eq!(at(r#""\u0000""#).as_deref(), Some("(body)"));
+        // An escaped backslash followed by the text u0000 is no NUL; three backslashes are.
+        assert_eq!(at(r#"{"a": "\\u0000"}"#), None);
+        assert_eq!(at(r#"{"a": "\\\u0000"}"#).as_deref(), Some("a"));
+        assert_eq!(
+            at(r#"{"a": "u0000", "b": "\u00001"}"#).as_deref(),
+            Some("b")
+        );
+        assert_eq!(at(r#"{"a": "plain"}"#), None);
     }
 }
 

@@ -548,7 +548,15 @@ where
         state: &S,
     ) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Ok(axum::extract::Query(v)) => match parts.uri.query().and_then(nul_parameter) {
+                // As for JSON bodies: PostgreSQL's text holds no NUL, so a parameter carrying
+                // one (`%00`) is refused here rather than failing at the database.
+                Some(field) => Err(Problem::invalid(
+                    field,
+                    "must not contain a NUL character (%00)",
+                )),
+                None => Ok(Query(v)),
+            },
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
                 let msg = std::error::Error::source(&e)
                     .map(|s| s.to_string())
@@ -560,9 +568,37 @@ where
     }
 }
 
+/// The name of the first query parameter whose name or value holds `%00`.
+fn nul_parameter(query: &str) -> Option<String> {
+    query
+        .split('&')
+        .find(|pair| pair.contains("%00"))
+        .map(|pair| {
+            let name = pair
+                .split('=')
+                .next()
+                .unwrap_or_default()
+                .replace("%00", "");
+            if name.is_empty() {
+                "query".to_string()
+            } else {
+                name
+            }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_in_a_query_parameter_is_named() {
+        assert_eq!(nul_parameter("a=1&status=x%00y").as_deref(), Some("status"));
+        assert_eq!(nul_parameter("li%00mit=1").as_deref(), Some("limit"));
+        assert_eq!(nul_parameter("%00=1").as_deref(), Some("query"));
+        assert_eq!(nul_parameter("a=%2500"), None);
+        assert_eq!(nul_parameter("a=1"), None);
+    }
 
     #[derive(Debug, Deserialize)]
     struct Req {

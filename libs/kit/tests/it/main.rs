@@ -260,6 +260,12 @@ async fn bad_input_is_a_4xx_problem_and_changes_nothing() -> anyhow::Result<()> 
             "",
         ),
         (
+            "NUL character in a field",
+            post_raw(&f, r#"{"name": "a\u0000b", "quantity": 1}"#, json).await?,
+            422,
+            "name",
+        ),
+        (
             "rule broken in handler",
             post_raw(&f, r#"{"name": " ", "quantity": 1}"#, json).await?,
             422,

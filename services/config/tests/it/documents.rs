@@ -315,6 +315,26 @@ async fn schemas_are_registered_by_platform_admins_and_must_compile() {
             .ends_with("/config-invalid-schema"),
         "{p}"
     );
+    // PostgreSQL's jsonb holds no NUL: a schema carrying one is refused by name, not a 500.
+    let p = t
+        .put("/api/v1/schemas/research.scraping_rules")
+        .bearer(&admin)
+        .json(json!({"schema": {"type": "object", "x\u{0}": -1.5, "": "\u{0}"}}))
+        .expect_problem(422)
+        .await;
+    assert!(
+        p["detail"].as_str().unwrap_or_default().contains("NUL"),
+        "{p}"
+    );
+    let kept = t
+        .get("/api/v1/schemas/research.scraping_rules")
+        .bearer(&a.admin)
+        .expect(200)
+        .await;
+    assert_eq!(
+        kept["schema"], schema["schema"],
+        "the refused schema changed nothing"
+    );
     let p = t
         .put("/api/v1/schemas/demo.themes")
         .bearer(&admin)
